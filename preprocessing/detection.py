@@ -1,0 +1,114 @@
+"""Before and after the face detector: letterboxing a photo, and NMS over the decoded anchors.
+
+The detector model (`model_repository/detector_onnx.py`) takes a 640x640 BGR image and returns,
+per anchor, box, five landmarks and score. Here the photo is scaled to fit that square (padding
+at the bottom and right, so coordinates map back by one division), and the anchors are reduced
+to faces as OpenCV's FaceDetectorYN does: score threshold, then NMS on the boxes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+DETECTOR_INPUT_SIZE = 640
+DEFAULT_SCORE_THRESHOLD = 0.6
+DEFAULT_NMS_THRESHOLD = 0.3
+DEFAULT_TOP_K = 5000
+
+
+@dataclass(frozen=True)
+class Face:
+    """A detected face in the coordinates of the photo it was found in.
+
+    Attributes:
+        box: x, y (top left), width, height in pixels.
+        landmarks: 5x2 array: right eye, left eye, nose tip, right and left mouth corner
+            ("right" is the person's right, which is the image's left).
+        score: detector confidence in [0, 1].
+    """
+
+    box: tuple[float, float, float, float]
+    landmarks: np.ndarray
+    score: float
+
+    @property
+    def center(self) -> tuple[float, float]:
+        x, y, w, h = self.box
+        return x + w / 2, y + h / 2
+
+
+@dataclass(frozen=True)
+class Letterboxed:
+    """A photo scaled into the detector's square input.
+
+    Attributes:
+        image: DETECTOR_INPUT_SIZE x DETECTOR_INPUT_SIZE x 3 uint8 BGR.
+        scale: detector pixels per photo pixel.
+    """
+
+    image: np.ndarray
+    scale: float
+
+
+def letterbox(image_bgr: np.ndarray, size: int = DETECTOR_INPUT_SIZE) -> Letterboxed:
+    """Scale a BGR photo to fit a size x size square, padding the bottom and right with black.
+
+    Args:
+        image_bgr: H x W x 3 uint8.
+        size: side of the square.
+
+    Returns:
+        The padded image and the scale applied.
+    """
+    height, width = image_bgr.shape[:2]
+    scale = size / max(height, width)
+    new_w, new_h = min(size, round(width * scale)), min(size, round(height * scale))
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    resized = cv2.resize(image_bgr, (new_w, new_h), interpolation=interpolation)
+    canvas = np.zeros((size, size, 3), dtype=np.uint8)
+    canvas[:new_h, :new_w] = resized
+    return Letterboxed(canvas, scale)
+
+
+def faces_from_detections(
+    detections: np.ndarray,
+    scale: float = 1.0,
+    score_threshold: float = DEFAULT_SCORE_THRESHOLD,
+    nms_threshold: float = DEFAULT_NMS_THRESHOLD,
+    top_k: int = DEFAULT_TOP_K,
+) -> list[Face]:
+    """Turn one image's decoded anchors into faces, best first.
+
+    Args:
+        detections: [anchors, 15] from the detector: x, y, w, h, 10 landmark coordinates, score.
+        scale: the letterbox scale, to map coordinates back to the photo.
+        score_threshold: anchors scoring below it are dropped.
+        nms_threshold: IoU above which a weaker overlapping box is suppressed.
+        top_k: at most this many anchors enter NMS.
+
+    Returns:
+        Faces in photo coordinates, highest score first.
+    """
+    scores = detections[:, 14]
+    candidates = np.flatnonzero(scores >= score_threshold)
+    if candidates.size == 0:
+        return []
+    boxes = detections[candidates, :4]
+    keep = cv2.dnn.NMSBoxes(
+        boxes.tolist(), scores[candidates].tolist(), score_threshold, nms_threshold, top_k=top_k
+    )
+    faces = []
+    for index in np.asarray(keep, dtype=np.int64).ravel():
+        row = detections[candidates[index]] / np.float32(scale)
+        faces.append(
+            Face(
+                box=tuple(float(v) for v in row[:4]),
+                landmarks=row[4:14].reshape(5, 2).astype(np.float32),
+                score=float(detections[candidates[index], 14]),
+            )
+        )
+    faces.sort(key=lambda face: face.score, reverse=True)
+    return faces
