@@ -271,6 +271,8 @@ class EmbeddedTriton:
         if self._log_thread is not None:
             self._log_thread.join(timeout=5)
             self._log_thread = None
+        if process is not None and process.stdout is not None:
+            process.stdout.close()
         if self._run_dir is not None:
             self._run_dir.cleanup()
             self._run_dir = None

@@ -1,0 +1,41 @@
+# facegate: every target creates and uses its own virtual environment in .venv.
+#   make serve   build the models if missing, start the embedded Triton and the server (port 3000)
+#   make test    the whole test suite (unit + integration against the real tritonserver)
+#   make models  build model_repository/ from the pinned weights
+#   make bench   benchmarks (see benchmarks/README.md)
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+MODELS := model_repository/embedded/.built
+MODEL_SOURCES := $(wildcard model_repository/*.py)
+PYTEST_ARGS ?=
+
+.PHONY: serve test models bench clean-models venv
+
+venv: $(INSTALLED)
+
+$(INSTALLED): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+$(MODELS): $(INSTALLED) $(MODEL_SOURCES)
+	$(PY) -m model_repository.build
+	touch $@
+
+models: $(MODELS)
+
+serve: $(MODELS)
+	$(PY) -m frontend
+
+test: $(MODELS)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(MODELS)
+	$(PY) -m benchmarks.models
+
+clean-models:
+	rm -rf model_repository/embedded model_repository/native/*/1

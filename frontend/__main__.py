@@ -1,0 +1,28 @@
+"""``python -m frontend``: start facegate (and the embedded Triton unless FACEGATE_TRITON_URL is set)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from aiohttp import web
+
+from frontend.api.app import create_app
+from frontend.config import Settings, SettingsError
+
+
+def main() -> int:
+    try:
+        settings = Settings.from_env()
+    except SettingsError as error:
+        print(f"facegate: bad configuration: {error}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    web.run_app(create_app(settings), host=settings.host, port=settings.port)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

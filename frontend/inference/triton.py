@@ -1,0 +1,95 @@
+"""Async calls to the Triton models, shaped by their `ModelSpec`.
+
+Each call is one gRPC request carrying the caller's own batch; Triton's dynamic batcher merges
+concurrent callers' requests into one model execution, so nothing here queues or batches.
+Every call has a deadline. A model that answers with an error, or a Triton that cannot be
+reached, raises `InferenceError`: the server is at fault, not the client's input.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import numpy as np
+import tritonclient.grpc.aio as grpcclient
+from tritonclient.utils import InferenceServerException, np_to_triton_dtype
+
+from model_repository.specs import FACE_DETECTOR, FACE_EMBEDDER, FACE_LIVENESS, MODELS, ModelSpec
+
+LOGGER = logging.getLogger(__name__)
+
+# gRPC's default 4 MB message limit is below one batch of 640x640 images.
+_MAX_MESSAGE_BYTES = 256 * 1024 * 1024
+_CHANNEL_ARGS = [
+    ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
+    ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
+]
+
+
+class InferenceError(RuntimeError):
+    """Triton could not be reached, or a model failed."""
+
+
+class TritonModels:
+    """One gRPC connection to Triton and typed calls to facegate's three models.
+
+    Args:
+        url: Triton's gRPC address, ``host:port``.
+        timeout_s: deadline of each model call.
+    """
+
+    def __init__(self, url: str, *, timeout_s: float = 10.0) -> None:
+        self.url = url
+        self.timeout_s = timeout_s
+        self._client = grpcclient.InferenceServerClient(url, channel_args=_CHANNEL_ARGS)
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    async def infer(self, spec: ModelSpec, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run one request on a model; arrays carry the batch dimension first.
+
+        Raises:
+            InferenceError: Triton is unreachable, timed out or the model failed.
+        """
+        request = []
+        for tensor in spec.inputs:
+            array = np.ascontiguousarray(inputs[tensor.name], dtype=tensor.dtype)
+            infer_input = grpcclient.InferInput(tensor.name, list(array.shape), np_to_triton_dtype(array.dtype))
+            infer_input.set_data_from_numpy(array)
+            request.append(infer_input)
+        outputs = [grpcclient.InferRequestedOutput(t.name) for t in spec.outputs]
+        try:
+            result = await self._client.infer(
+                spec.name, request, outputs=outputs, client_timeout=self.timeout_s
+            )
+        except InferenceServerException as error:
+            raise InferenceError(f"{spec.name}: {error.message()}") from error
+        return {t.name: result.as_numpy(t.name) for t in spec.outputs}
+
+    async def detect(self, images: np.ndarray) -> np.ndarray:
+        """[N, 640, 640, 3] uint8 BGR letterboxed images -> [N, 8400, 15] decoded anchors."""
+        return (await self.infer(FACE_DETECTOR, {"image": images}))["detections"]
+
+    async def embed(self, chips: np.ndarray) -> np.ndarray:
+        """[N, 150, 150, 3] uint8 RGB chips -> [N, 128] raw dlib descriptors."""
+        return (await self.infer(FACE_EMBEDDER, {"chip": chips}))["embedding"]
+
+    async def liveness(self, crops_v2: np.ndarray, crops_v1se: np.ndarray) -> np.ndarray:
+        """Two [N, 80, 80, 3] uint8 BGR crops -> [N] P(real)."""
+        result = await self.infer(FACE_LIVENESS, {"crop_v2": crops_v2, "crop_v1se": crops_v1se})
+        return result["p_real"][:, 0]
+
+    async def ready(self) -> bool:
+        """True when Triton answers and every model is ready."""
+        try:
+            if not await self._client.is_server_ready(client_timeout=self.timeout_s):
+                return False
+            for spec in MODELS:
+                if not await self._client.is_model_ready(spec.name, client_timeout=self.timeout_s):
+                    return False
+        except InferenceServerException as error:
+            LOGGER.debug("triton not ready: %s", error)
+            return False
+        return True

@@ -1,0 +1,43 @@
+"""Shared fixtures: where the shared data and weights are, and markers by test tier."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED = REPO_ROOT.parent / "shared"
+DATA = SHARED / "data"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        path = str(item.path)
+        if f"{os.sep}tests{os.sep}unit{os.sep}" in path:
+            item.add_marker(pytest.mark.unit)
+        elif f"{os.sep}tests{os.sep}integration{os.sep}" in path:
+            item.add_marker(pytest.mark.integration)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    if not DATA.is_dir():
+        pytest.skip(f"shared test data not found at {DATA}")
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def weights_dir() -> Path:
+    path = Path(os.environ.get("FACEGATE_WEIGHTS_DIR", SHARED / "models"))
+    if not path.is_dir():
+        pytest.skip(f"weights directory not found at {path}")
+    return path

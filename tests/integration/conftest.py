@@ -1,0 +1,51 @@
+"""The real tritonserver with the real models, started once per test session on free ports."""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from deploy.embedded_triton import EmbeddedTriton, EmbeddedTritonConfig, TritonPorts
+from frontend.inference.triton import TritonModels
+from frontend.service.faces import FacePipeline
+from tests.conftest import REPO_ROOT, free_port
+
+EMBEDDED_REPOSITORY = REPO_ROOT / "model_repository" / "embedded"
+
+
+@pytest.fixture(scope="session")
+def model_repository() -> Path:
+    if not (EMBEDDED_REPOSITORY / ".built").is_file():
+        pytest.fail("models are not built: run `make models` (make test does it first)")
+    return EMBEDDED_REPOSITORY
+
+
+@pytest.fixture(scope="session")
+def triton(model_repository: Path) -> Iterator[EmbeddedTriton]:
+    config = EmbeddedTritonConfig(
+        model_repository=model_repository,
+        ports=TritonPorts(free_port(), free_port(), free_port()),
+    )
+    with EmbeddedTriton(config) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+async def models(triton: EmbeddedTriton) -> AsyncIterator[TritonModels]:
+    client = TritonModels(triton.grpc_url, timeout_s=60)
+    yield client
+    await client.close()
+
+
+@pytest.fixture(scope="session")
+def cpu_pool() -> Iterator[concurrent.futures.ThreadPoolExecutor]:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        yield pool
+
+
+@pytest.fixture(scope="session")
+def pipeline(models: TritonModels, cpu_pool) -> FacePipeline:
+    return FacePipeline(models, cpu_pool)
