@@ -70,7 +70,6 @@ class EmbeddedTritonConfig:
         ports: HTTP, gRPC and metrics ports on 127.0.0.1.
         startup_timeout_s: how long every model may take to become ready.
         stop_timeout_s: how long a stop waits after SIGINT before SIGKILL.
-        ort_threads: ONNX Runtime intra-op threads per model instance (0 = one per core).
         extra_args: further tritonserver arguments.
     """
 
@@ -78,7 +77,6 @@ class EmbeddedTritonConfig:
     ports: TritonPorts = field(default_factory=TritonPorts)
     startup_timeout_s: float = DEFAULT_STARTUP_TIMEOUT_S
     stop_timeout_s: float = DEFAULT_STOP_TIMEOUT_S
-    ort_threads: int = 0
     extra_args: tuple[str, ...] = ()
 
 
@@ -108,7 +106,7 @@ def _backend_directory(run_dir: Path, server_dir: Path) -> Path:
     return run_dir / "backends"
 
 
-def _child_environment(libs_dir: Path, ort_threads: int) -> dict[str, str]:
+def _child_environment(libs_dir: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
@@ -116,7 +114,6 @@ def _child_environment(libs_dir: Path, ort_threads: int) -> dict[str, str]:
     if env.get("LD_LIBRARY_PATH"):
         library_path.append(env["LD_LIBRARY_PATH"])
     env["LD_LIBRARY_PATH"] = os.pathsep.join(p for p in library_path if p)
-    env["FACEGATE_ORT_THREADS"] = str(ort_threads)
     return env
 
 
@@ -202,7 +199,7 @@ class EmbeddedTriton:
         LOGGER.info("starting tritonserver: %s", " ".join(command))
         self._process = subprocess.Popen(
             command,
-            env=_child_environment(libs_dir, self.config.ort_threads),
+            env=_child_environment(libs_dir),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

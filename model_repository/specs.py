@@ -59,15 +59,12 @@ class BatchingSpec:
         preferred_batch_sizes: batch sizes the scheduler waits for when it can.
         max_queue_delay_microseconds: how long a request may wait for others to join it.
         instance_count: model instances (CPU) per Triton server.
-        queue_timeout_microseconds: a request still queued after this is rejected, so an
-            overloaded server answers fast instead of piling up work nobody waits for.
     """
 
     max_batch_size: int
     preferred_batch_sizes: tuple[int, ...]
     max_queue_delay_microseconds: int
     instance_count: int = 1
-    queue_timeout_microseconds: int = 5_000_000
 
 
 @dataclass(frozen=True)
@@ -125,7 +122,7 @@ FACE_DETECTOR = ModelSpec(
     inputs=(TensorSpec("image", "uint8", (YUNET_INPUT_SIZE, YUNET_INPUT_SIZE, 3)),),
     outputs=(TensorSpec("detections", "float32", (YUNET_ANCHORS, 15)),),
     batching=BatchingSpec(
-        max_batch_size=16, preferred_batch_sizes=(4, 8, 16), max_queue_delay_microseconds=2000
+        max_batch_size=16, preferred_batch_sizes=(4, 8, 16), max_queue_delay_microseconds=1000
     ),
 )
 
@@ -152,7 +149,7 @@ FACE_EMBEDDER = ModelSpec(
     inputs=(TensorSpec("chip", "uint8", (EMBEDDER_CHIP_SIZE, EMBEDDER_CHIP_SIZE, 3)),),
     outputs=(TensorSpec("embedding", "float32", (128,)),),
     batching=BatchingSpec(
-        max_batch_size=32, preferred_batch_sizes=(8, 16, 32), max_queue_delay_microseconds=2000
+        max_batch_size=32, preferred_batch_sizes=(8, 16, 32), max_queue_delay_microseconds=1000
     ),
 )
 
@@ -194,7 +191,7 @@ FACE_LIVENESS = ModelSpec(
         TensorSpec("probs", "float32", (2, 3)),
     ),
     batching=BatchingSpec(
-        max_batch_size=64, preferred_batch_sizes=(8, 16, 32), max_queue_delay_microseconds=2000
+        max_batch_size=64, preferred_batch_sizes=(8, 16, 32), max_queue_delay_microseconds=1000
     ),
 )
 

@@ -54,12 +54,11 @@ def config_dict(spec: ModelSpec, flavour: Flavour, *, dynamic_batching: bool = T
         config["dynamic_batching"] = {
             "preferred_batch_size": list(batching.preferred_batch_sizes),
             "max_queue_delay_microseconds": batching.max_queue_delay_microseconds,
-            "default_queue_policy": {
-                "timeout_action": "REJECT",
-                "default_timeout_microseconds": batching.queue_timeout_microseconds,
-                "allow_timeout_override": True,
-            },
         }
+        # No default_queue_policy: with any queue policy (a timeout, or only max_queue_size)
+        # Triton 2.51's batcher stalled ~500 ms every few calls here (embedder p99 513 ms
+        # instead of 11 ms at concurrency 1; benchmarks/README.md). Overload is bounded in
+        # front of Triton instead (the HTTP server's admission limit, not the model queue).
     if flavour == "native":
         config["backend"] = "onnxruntime"
         config["default_model_filename"] = "model.onnx"

@@ -1,0 +1,42 @@
+"""Settings come from FACEGATE_* variables, typed and validated once."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from frontend.config import Settings, SettingsError
+
+
+def test_settings_from_env_reads_typed_values():
+    settings = Settings.from_env({"FACEGATE_PORT": "3100", "FACEGATE_TRITON_URL": "triton:8001",
+                                  "FACEGATE_TRITON_TIMEOUT_S": "2.5", "PATH": "/bin"})
+    assert (settings.port, settings.triton_url, settings.triton_timeout_s) == (3100, "triton:8001", 2.5)
+    assert not settings.embedded_triton
+
+
+def test_settings_default_to_the_embedded_triton_on_port_3000():
+    settings = Settings.from_env({})
+    assert settings.port == 3000 and settings.embedded_triton
+
+
+def test_settings_refuse_a_port_that_is_not_a_number():
+    with pytest.raises(SettingsError, match="FACEGATE_PORT='http' is not a valid int"):
+        Settings.from_env({"FACEGATE_PORT": "http"})
+
+
+def test_settings_refuse_a_port_out_of_range():
+    with pytest.raises(SettingsError, match="FACEGATE_PORT=70000 is not a TCP port"):
+        Settings.from_env({"FACEGATE_PORT": "70000"})
+
+
+def test_settings_refuse_an_unknown_log_level():
+    with pytest.raises(SettingsError, match="FACEGATE_LOG_LEVEL=LOUD"):
+        Settings.from_env({"FACEGATE_LOG_LEVEL": "LOUD"})
+
+
+def test_settings_warn_about_an_unknown_facegate_variable(caplog):
+    with caplog.at_level(logging.WARNING):
+        Settings.from_env({"FACEGATE_PROT": "3000"})
+    assert "ignoring FACEGATE_PROT: not a facegate setting" in caplog.text
