@@ -7,6 +7,7 @@ import sys
 
 from aiohttp import web
 
+from deploy.embedded_triton import TritonStartError
 from frontend.api.app import create_app
 from frontend.config import Settings, SettingsError
 
@@ -20,7 +21,11 @@ def main() -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    web.run_app(create_app(settings), host=settings.host, port=settings.port)
+    try:
+        web.run_app(create_app(settings), host=settings.host, port=settings.port)
+    except TritonStartError as error:
+        logging.getLogger("facegate").error("embedded Triton did not start: %s", error)
+        return 1
     return 0
 
 
