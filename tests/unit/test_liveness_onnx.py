@@ -89,10 +89,7 @@ def _pixel_sums(crop_v2: np.ndarray, crop_v1se: np.ndarray) -> np.ndarray:
     return np.stack([crop_v2, crop_v1se], 1).reshape(len(crop_v2), 2, -1).sum(-1, dtype=np.int64)
 
 
-@needs_weights
-def test_liveness_onnx_matches_torch_reference_on_real_crops(session) -> None:
-    crop_v2, crop_v1se = _photo_crops()
-    rows = slice(0, len(crop_v2))
+def _assert_matches_reference(session, crop_v2: np.ndarray, crop_v1se: np.ndarray, rows: slice) -> None:
     np.testing.assert_array_equal(
         _pixel_sums(crop_v2, crop_v1se),
         REFERENCE["crop_pixel_sums"][rows],
@@ -105,15 +102,15 @@ def test_liveness_onnx_matches_torch_reference_on_real_crops(session) -> None:
 
 
 @needs_weights
+def test_liveness_onnx_matches_torch_reference_on_real_crops(session) -> None:
+    crop_v2, crop_v1se = _photo_crops()
+    _assert_matches_reference(session, crop_v2, crop_v1se, slice(0, len(crop_v2)))
+
+
+@needs_weights
 def test_liveness_onnx_matches_torch_reference_on_random_crops(session) -> None:
     crop_v2, crop_v1se = _random_crops()
-    rows = slice(len(REFERENCE["photos"]), None)
-    sums = REFERENCE["crop_pixel_sums"][rows]
-    np.testing.assert_array_equal(_pixel_sums(crop_v2, crop_v1se), sums)
-    p_real, probs = _run(session, crop_v2, crop_v1se)
-    diff = np.abs(probs - REFERENCE["probs"][rows]).max()
-    assert diff < PROBS_TOLERANCE, f"max |probs - torch| = {diff:.2e}"
-    np.testing.assert_allclose(p_real, REFERENCE["p_real"][rows], atol=PROBS_TOLERANCE)
+    _assert_matches_reference(session, crop_v2, crop_v1se, slice(len(REFERENCE["photos"]), None))
 
 
 @needs_weights
