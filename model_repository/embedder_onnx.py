@@ -17,7 +17,6 @@ Graph contract:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Sequence
@@ -30,11 +29,13 @@ from onnx import TensorProto, helper, numpy_helper
 
 from model_repository import dlib_dat
 from model_repository.dlib_dat import AddPrev, Affine, Conv, FullyConnected, Pool, Relu, TagOrSkip
+from model_repository.specs import FACE_EMBEDDER
+from model_repository.weights import sha256_of
 
 LOGGER = logging.getLogger(__name__)
 
-INPUT_NAME = "chip"
-OUTPUT_NAME = "embedding"
+INPUT_NAME = FACE_EMBEDDER.inputs[0].name
+OUTPUT_NAME = FACE_EMBEDDER.outputs[0].name
 BATCH_DIM = "batch"
 OPSET_VERSION = 17
 IR_VERSION = 8
@@ -121,7 +122,7 @@ def build_embedder_onnx(dat_path: Path) -> onnx.ModelProto:
     model.ir_version = IR_VERSION
     model.doc_string = f"dlib ResNet face descriptor converted from {dat_path.name}"
     helper.set_model_props(
-        model, {"source_file": dat_path.name, "source_sha256": _sha256(dat_path)}
+        model, {"source_file": dat_path.name, "source_sha256": sha256_of(dat_path)}
     )
     onnx.checker.check_model(model)
     LOGGER.info(
@@ -129,9 +130,6 @@ def build_embedder_onnx(dat_path: Path) -> onnx.ModelProto:
     )
     return model
 
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _kinds(layers: Sequence[dlib_dat.Layer]) -> tuple[type, ...]:

@@ -19,7 +19,6 @@ convolution or matrix product before it; dropout is the identity at inference.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 
@@ -27,11 +26,14 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from model_repository.specs import FACE_LIVENESS, LIVENESS_CROP_SIZE
 from model_repository.torch_weights import load_state_dict
+from model_repository.weights import sha256_of
 
 LOGGER = logging.getLogger(__name__)
 
-CROP_SIZE = 80
+CROP_V2, CROP_V1SE = (t.name for t in FACE_LIVENESS.inputs)
+P_REAL, PROBS = (t.name for t in FACE_LIVENESS.outputs)
 NUM_CLASSES = 3
 REAL_CLASS = 1
 OPSET = 17
@@ -141,8 +143,8 @@ class _NetworkBuilder:
 
     def head(self, x: str) -> str:
         kernel = self.take("conv_6_dw.conv.weight").shape[-1]
-        if kernel != CROP_SIZE // 16:
-            raise ValueError(f"{self.source}: conv_6_dw kernel {kernel} does not fit {CROP_SIZE}px")
+        if kernel != LIVENESS_CROP_SIZE // 16:
+            raise ValueError(f"{self.source}: conv_6_dw kernel {kernel} does not fit {LIVENESS_CROP_SIZE}px")
         x = self.conv_bn(x, "conv_6_dw.conv", "conv_6_dw.bn", pad=0)
         x = self.node("Flatten", [x], "conv_6_flatten", axis=1)
         scale, shift = self.folded_bn("bn")
@@ -181,9 +183,6 @@ class _NetworkBuilder:
         return probs
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
 
 def _fusion(softmaxes: list[str]) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
     """Stacks the [batch, 3] softmaxes into `probs` and averages their real class: `p_real`."""
@@ -197,12 +196,12 @@ def _fusion(softmaxes: list[str]) -> tuple[list[onnx.NodeProto], list[onnx.Tenso
             helper.make_node("Unsqueeze", [s, "axes_1"], [r], name=r)
             for s, r in zip(softmaxes, rows, strict=True)
         ),
-        helper.make_node("Concat", rows, ["probs"], name="probs", axis=1),
+        helper.make_node("Concat", rows, [PROBS], name=PROBS, axis=1),
         helper.make_node(
-            "Gather", ["probs", "real_class"], ["probs.real"], name="probs.real", axis=2
+            "Gather", [PROBS, "real_class"], ["probs.real"], name="probs.real", axis=2
         ),
         helper.make_node(
-            "ReduceMean", ["probs.real"], ["p_real"], name="p_real", axes=[1], keepdims=1
+            "ReduceMean", ["probs.real"], [P_REAL], name=P_REAL, axes=[1], keepdims=1
         ),
     ]
     return nodes, constants
@@ -229,18 +228,18 @@ def build_liveness_onnx(v2_path: Path, v1se_path: Path) -> onnx.ModelProto:
         _NetworkBuilder("v2", load_state_dict(v2_path), v2_path.name),
         _NetworkBuilder("v1se", load_state_dict(v1se_path), v1se_path.name),
     ]
-    crops = ["crop_v2", "crop_v1se"]
+    crops = [CROP_V2, CROP_V1SE]
     softmaxes = [net.build(crop) for net, crop in zip(networks, crops, strict=True)]
     fusion_nodes, fusion_constants = _fusion(softmaxes)
-    crop_shape = [_BATCH, CROP_SIZE, CROP_SIZE, 3]
+    crop_shape = [_BATCH, LIVENESS_CROP_SIZE, LIVENESS_CROP_SIZE, 3]
     graph = helper.make_graph(
         [node for net in networks for node in net.nodes] + fusion_nodes,
         "facegate_liveness_minifasnet",
         [helper.make_tensor_value_info(c, TensorProto.UINT8, crop_shape) for c in crops],
         [
-            helper.make_tensor_value_info("p_real", TensorProto.FLOAT, [_BATCH, 1]),
+            helper.make_tensor_value_info(P_REAL, TensorProto.FLOAT, [_BATCH, 1]),
             helper.make_tensor_value_info(
-                "probs", TensorProto.FLOAT, [_BATCH, len(networks), NUM_CLASSES]
+                PROBS, TensorProto.FLOAT, [_BATCH, len(networks), NUM_CLASSES]
             ),
         ],
         [init for net in networks for init in net.initializers] + fusion_constants,
@@ -254,8 +253,8 @@ def build_liveness_onnx(v2_path: Path, v1se_path: Path) -> onnx.ModelProto:
     helper.set_model_props(
         model,
         {
-            "source_v2": f"{v2_path.name} sha256={_sha256(v2_path)}",
-            "source_v1se": f"{v1se_path.name} sha256={_sha256(v1se_path)}",
+            "source_v2": f"{v2_path.name} sha256={sha256_of(v2_path)}",
+            "source_v1se": f"{v1se_path.name} sha256={sha256_of(v1se_path)}",
             "upstream": "minivision-ai/Silent-Face-Anti-Spoofing (Apache-2.0)",
         },
     )

@@ -18,9 +18,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from model_repository.specs import EMBEDDER_CHIP_SIZE as CHIP_SIZE
+from model_repository.specs import LIVENESS_CROP_SIZE
 from preprocessing.detection import Face
 
-CHIP_SIZE = 150
 CHIP_TEMPLATE = np.array(
     [
         [46.703, 44.574],   # right eye (the person's right: image left)
@@ -32,7 +33,6 @@ CHIP_TEMPLATE = np.array(
     dtype=np.float64,
 )
 
-LIVENESS_CROP_SIZE = 80
 LIVENESS_SCALES = (2.7, 4.0)
 _RETINA_WIDTH, _RETINA_HEIGHT, _RETINA_CENTRE_SHIFT = 1.156, 0.869, 0.058
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-DETECTOR_INPUT_SIZE = 640
+from model_repository.specs import YUNET_INPUT_SIZE as DETECTOR_INPUT_SIZE
+
 DEFAULT_SCORE_THRESHOLD = 0.6
 DEFAULT_NMS_THRESHOLD = 0.3
 DEFAULT_TOP_K = 5000
