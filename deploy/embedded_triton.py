@@ -28,6 +28,7 @@ import ctypes
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -48,6 +49,7 @@ DEFAULT_MODEL_REPOSITORY = REPO_ROOT / "model_repository" / "embedded"
 DEFAULT_STARTUP_TIMEOUT_S = 120.0
 DEFAULT_STOP_TIMEOUT_S = 15.0
 _PR_SET_PDEATHSIG = 1
+_FAILURE_LINE = re.compile(r"failed to (load|initialize)|UNAVAILABLE", re.IGNORECASE)
 
 
 class TritonStartError(RuntimeError):
@@ -224,8 +226,10 @@ class EmbeddedTriton:
             TRITON_LOGGER.info("%s", line)
 
     def _failure(self, reason: str) -> TritonStartError:
-        failed = [line for line in self._log_tail if "failed to load" in line or "UNAVAILABLE" in line]
-        detail = "\n".join(failed or list(self._log_tail)[-15:])
+        """The error to raise: the log's failure lines, then its last lines, each shown once."""
+        lines = list(self._log_tail)
+        failures = [line for line in lines if _FAILURE_LINE.search(line)]
+        detail = "\n".join(dict.fromkeys(failures + lines[-10:]))
         return TritonStartError(f"{reason}\n{detail}")
 
     def _wait_ready(self, models: list[str]) -> None:
