@@ -26,7 +26,6 @@ import json
 import logging
 import os
 import platform
-import shutil
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -36,16 +35,21 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from deploy.embedded_triton import EmbeddedTriton, EmbeddedTritonConfig, TritonPorts
+from deploy.embedded_triton import (
+    DEFAULT_MODEL_REPOSITORY,
+    EmbeddedTriton,
+    EmbeddedTritonConfig,
+    TritonPorts,
+)
 from frontend.inference.triton import TritonModels
+from model_repository.build import write_embedded
 from model_repository.specs import FACE_DETECTOR, FACE_EMBEDDER, ModelSpec
-from model_repository.triton_config import render
 from preprocessing.alignment import align_chip
 from preprocessing.detection import faces_from_detections, letterbox
 
 LOGGER = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[1]
-EMBEDDED = REPO_ROOT / "model_repository" / "embedded"
+EMBEDDED = DEFAULT_MODEL_REPOSITORY
 DATA = REPO_ROOT.parent / "shared" / "data"
 CONCURRENCY = (1, 4, 16, 64)
 DELAYS_US = (0, 500, 1000, 2000, 4000)
@@ -102,14 +106,10 @@ async def measure(call: Callable[[], Awaitable[object]], concurrency: int, secon
 
 
 def write_repository(target: Path, specs: dict[str, ModelSpec], dynamic_batching: bool) -> Path:
-    """A copy of the embedded repository with configs rendered from the given specs."""
+    """An embedded repository over the built ONNX files, with configs from the given specs."""
     for name, spec in specs.items():
-        model_dir = target / name / "1"
-        model_dir.mkdir(parents=True)
-        shutil.copy(EMBEDDED / name / "1" / "model.py", model_dir)
-        (model_dir / "model.onnx").symlink_to((EMBEDDED / name / "1" / "model.onnx").resolve())
-        (target / name / "config.pbtxt").write_text(
-            render(spec, "embedded", dynamic_batching=dynamic_batching))
+        onnx_path = (EMBEDDED / name / "1" / "model.onnx").resolve()
+        write_embedded(spec, onnx_path, target, dynamic_batching=dynamic_batching)
     return target
 
 

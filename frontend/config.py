@@ -11,10 +11,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from deploy.embedded_triton import DEFAULT_MODEL_REPOSITORY
+
 LOGGER = logging.getLogger(__name__)
 
 PREFIX = "FACEGATE_"
-REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+_OTHER_TOOLS = {"weights_dir", "ort_threads"}
+"""FACEGATE_* variables read by the model builder and the model runner, not by the server."""
 
 
 class SettingsError(ValueError):
@@ -42,7 +47,7 @@ class Settings:
     host: str = "0.0.0.0"
     port: int = 3000
     triton_url: str = ""
-    model_repository: Path = REPO_ROOT / "model_repository" / "embedded"
+    model_repository: Path = DEFAULT_MODEL_REPOSITORY
     triton_http_port: int = 8000
     triton_grpc_port: int = 8001
     triton_metrics_port: int = 8002
@@ -90,7 +95,3 @@ class Settings:
             except ValueError as error:
                 raise SettingsError(f"{key}={raw!r} is not a valid {kind.__name__}") from error
         return cls(**values)
-
-
-_OTHER_TOOLS = {"weights_dir", "ort_threads"}
-"""FACEGATE_* variables read by the model builder and the model runner, not by the server."""

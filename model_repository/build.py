@@ -32,7 +32,7 @@ import onnx
 
 from model_repository import detector_onnx, embedder_onnx, liveness_onnx
 from model_repository.specs import MODELS, ModelSpec
-from model_repository.triton_config import FLAVOURS, render
+from model_repository.triton_config import render
 from model_repository.weights import (
     REPO_ROOT,
     WeightsError,
@@ -107,20 +107,27 @@ def build_model(spec: ModelSpec, weights_dir: Path | None, cache_dir: Path, out:
     }
     (version_dir / "build_info.json").write_text(json.dumps(info, indent=2) + "\n")
 
-    embedded_dir = out / "embedded" / spec.name / "1"
-    embedded_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(RUNNER, embedded_dir / "model.py")
-    link = embedded_dir / "model.onnx"
-    link.unlink(missing_ok=True)
-    link.symlink_to(os.path.relpath(onnx_path, embedded_dir))
-
-    for flavour in FLAVOURS:
-        (out / flavour / spec.name / "config.pbtxt").write_text(render(spec, flavour))
+    write_embedded(spec, onnx_path, out / "embedded")
+    (out / "native" / spec.name / "config.pbtxt").write_text(render(spec, "native"))
     LOGGER.info(
         "built %s in %.2f s (%.1f MB)",
         spec.name, time.monotonic() - started, onnx_path.stat().st_size / 1e6,
     )
     return onnx_path
+
+
+def write_embedded(
+    spec: ModelSpec, onnx_path: Path, repository: Path, *, dynamic_batching: bool = True
+) -> None:
+    """Lay out one model for the embedded tritonserver: config, runner, link to the ONNX file."""
+    version_dir = repository / spec.name / "1"
+    version_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(RUNNER, version_dir / "model.py")
+    link = version_dir / "model.onnx"
+    link.unlink(missing_ok=True)
+    link.symlink_to(os.path.relpath(onnx_path, version_dir))
+    config = render(spec, "embedded", dynamic_batching=dynamic_batching)
+    (repository / spec.name / "config.pbtxt").write_text(config)
 
 
 def build_all(weights_dir: Path | None, cache_dir: Path, out: Path) -> list[Path]:

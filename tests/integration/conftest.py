@@ -8,12 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from deploy.embedded_triton import EmbeddedTriton, EmbeddedTritonConfig, TritonPorts
+from deploy.embedded_triton import (
+    DEFAULT_MODEL_REPOSITORY,
+    EmbeddedTriton,
+    EmbeddedTritonConfig,
+    TritonPorts,
+)
 from frontend.inference.triton import TritonModels
 from frontend.service.faces import FacePipeline
-from tests.conftest import REPO_ROOT, free_port
+from tests.conftest import free_port
 
-EMBEDDED_REPOSITORY = REPO_ROOT / "model_repository" / "embedded"
+EMBEDDED_REPOSITORY = DEFAULT_MODEL_REPOSITORY
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,12 @@ import time
 
 import pytest
 
-from deploy.embedded_triton import EmbeddedTriton, EmbeddedTritonConfig, TritonPorts, TritonStartError
+from deploy.embedded_triton import (
+    EmbeddedTriton,
+    EmbeddedTritonConfig,
+    TritonPorts,
+    TritonStartError,
+)
 from tests.conftest import free_port
 
 
