@@ -11,6 +11,7 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / "shared"
 DATA = SHARED / "data"
+WEIGHTS = Path(os.environ.get("FACEGATE_WEIGHTS_DIR", SHARED / "models"))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -37,7 +38,6 @@ def data_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def weights_dir() -> Path:
-    path = Path(os.environ.get("FACEGATE_WEIGHTS_DIR", SHARED / "models"))
-    if not path.is_dir():
-        pytest.skip(f"weights directory not found at {path}")
-    return path
+    if not WEIGHTS.is_dir():
+        pytest.skip(f"weights directory not found at {WEIGHTS} (set FACEGATE_WEIGHTS_DIR)")
+    return WEIGHTS

@@ -21,9 +21,6 @@ from preprocessing.detection import (
     letterbox,
 )
 
-SAME_PERSON_DISTANCE = 0.6
-"""dlib's own threshold on the Euclidean distance of two descriptors."""
-
 
 @dataclass(frozen=True)
 class EmbeddedFace:

@@ -2,15 +2,14 @@
 
 The reference (tests/fixtures/liveness_reference.npz) comes from an independent torch
 implementation, tests/tools/make_liveness_reference.py. The weights are looked up under
-FACEGATE_WEIGHTS_DIR (default: ../shared/models next to the repository), the photos under
-FACEGATE_DATA_DIR (default: ../shared/data).
+FACEGATE_WEIGHTS (default: ../shared/models next to the repository), the photos under
+../shared/data (tests/conftest.py).
 """
 
 from __future__ import annotations
 
 import collections
 import io
-import os
 import pickle
 import zipfile
 from pathlib import Path
@@ -23,14 +22,13 @@ import pytest
 
 from model_repository.liveness_onnx import build_liveness_onnx
 from model_repository.torch_weights import TorchWeightsError, load_state_dict
+from tests.conftest import DATA, WEIGHTS
 
 pytestmark = pytest.mark.unit
 
 REPO = Path(__file__).resolve().parents[2]
-WEIGHTS_DIR = Path(os.environ.get("FACEGATE_WEIGHTS_DIR", REPO.parent / "shared" / "models"))
-DATA_DIR = Path(os.environ.get("FACEGATE_DATA_DIR", REPO.parent / "shared" / "data"))
-V2_PATH = WEIGHTS_DIR / "minifasnet_silent_face" / "2.7_80x80_MiniFASNetV2.pth"
-V1SE_PATH = WEIGHTS_DIR / "minifasnet_silent_face" / "4_0_0_80x80_MiniFASNetV1SE.pth"
+V2_PATH = WEIGHTS / "minifasnet_silent_face" / "2.7_80x80_MiniFASNetV2.pth"
+V1SE_PATH = WEIGHTS / "minifasnet_silent_face" / "4_0_0_80x80_MiniFASNetV1SE.pth"
 with np.load(REPO / "tests" / "fixtures" / "liveness_reference.npz") as _fixture:
     REFERENCE = dict(_fixture)
 CROP_SIZE = 80
@@ -38,7 +36,7 @@ PROBS_TOLERANCE = 1e-4
 
 needs_weights = pytest.mark.skipif(
     not (V2_PATH.is_file() and V1SE_PATH.is_file()),
-    reason=f"MiniFASNet .pth weights not found under {WEIGHTS_DIR} (set FACEGATE_WEIGHTS_DIR)",
+    reason=f"MiniFASNet .pth weights not found under {WEIGHTS} (set FACEGATE_WEIGHTS)",
 )
 
 
@@ -62,10 +60,10 @@ def _centre_crop(image: np.ndarray, fraction: float) -> np.ndarray:
 
 
 def _photo_crops() -> tuple[np.ndarray, np.ndarray]:
-    paths = [DATA_DIR / str(p) for p in REFERENCE["photos"]]
+    paths = [DATA / str(p) for p in REFERENCE["photos"]]
     missing = [p for p in paths if not p.is_file()]
     if missing:
-        pytest.skip(f"reference photo {missing[0]} not found (set FACEGATE_DATA_DIR)")
+        pytest.skip(f"reference photo {missing[0]} not found in the shared data")
     images = [cv2.imread(str(p), cv2.IMREAD_COLOR) for p in paths]
     v2_fraction, v1se_fraction = REFERENCE["crop_fractions"]
     return (
