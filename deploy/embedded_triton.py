@@ -29,6 +29,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -125,6 +126,21 @@ def _die_with_parent() -> None:
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def _spawn_options() -> tuple[list[str], dict]:
+    """How to make the child die with its parent without running Python in a forked child.
+
+    A ``preexec_fn`` forces a plain fork, which runs gRPC's fork handlers in a process whose
+    other threads are busy in gRPC (the server's own client): the child then aborted now and
+    then (exit -6, "epoll_wait error: Bad file descriptor") before it could exec. util-linux's
+    ``setpriv --pdeathsig`` sets the same flag after a vfork-style spawn; without it, fall
+    back to ``preexec_fn``.
+    """
+    setpriv = shutil.which("setpriv")
+    if setpriv:
+        return [setpriv, "--pdeathsig", "TERM", "--"], {}
+    return [], {"preexec_fn": _die_with_parent}
+
+
 def _http_json(url: str, timeout_s: float = 2.0) -> tuple[int, dict | None]:
     try:
         with urllib.request.urlopen(url, timeout=timeout_s) as response:
@@ -199,15 +215,16 @@ class EmbeddedTriton:
         backend_dir = _backend_directory(Path(self._run_dir.name), server_dir)
         command = self.command(backend_dir, server_dir)
         LOGGER.info("starting tritonserver: %s", " ".join(command))
+        prefix, options = _spawn_options()
         self._process = subprocess.Popen(
-            command,
+            prefix + command,
             env=_child_environment(libs_dir),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             text=True,
             errors="replace",
-            preexec_fn=_die_with_parent,
+            **options,
         )
         self._log_thread = threading.Thread(target=self._pump_logs, daemon=True)
         self._log_thread.start()
