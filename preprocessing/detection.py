@@ -40,6 +40,20 @@ class Face:
         x, y, w, h = self.box
         return x + w / 2, y + h / 2
 
+    @property
+    def upright_turn(self) -> int:
+        """Degrees to turn the photo clockwise (0, 90, 180, 270) so this face stands upright.
+
+        Decided by where the face's "up" (from the mouth corners' midpoint to the eyes'
+        midpoint) points: a photo stored sideways still shows YuNet a face, lying down.
+        """
+        eyes = self.landmarks[:2].mean(axis=0)
+        mouth = self.landmarks[3:].mean(axis=0)
+        up_x, up_y = eyes - mouth
+        if abs(up_y) >= abs(up_x):
+            return 0 if up_y <= 0 else 180
+        return 270 if up_x > 0 else 90
+
 
 @dataclass(frozen=True)
 class Letterboxed:
