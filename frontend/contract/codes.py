@@ -45,11 +45,37 @@ class Code(Enum):
     FACE_OCCLUSION = CodeInfo(4004, "face occlusion", 400,
                               "check_quality and eyes, nose or mouth occluded")
     LIVENESS_CHECK_FAILED = CodeInfo(4007, "liveness silent check failed", 400,
-                                     "liveness could not be run (e.g. no face in any frame)")
+                                     "liveness could not be run (e.g. no face in any frame), "
+                                     "or the frames of a liveness_file are not of a live person")
+
+    # HTTP-level answers: the code is the HTTP status, the message the seeds' status name.
+    NOT_FOUND = CodeInfo(404, "NOT_FOUND", 404, "unknown path")
+    METHOD_NOT_ALLOWED = CodeInfo(405, "METHOD_NOT_ALLOWED", 405, "wrong HTTP method for the path")
+    LENGTH_REQUIRED = CodeInfo(411, "LENGTH_REQUIRED", 411,
+                               "a POST body without Content-Length (e.g. chunked)")
+    PAYLOAD_TOO_LARGE = CodeInfo(413, "PAYLOAD_TOO_LARGE", 413,
+                                 "body larger than FACEGATE_MAX_BODY_BYTES")
+    INTERNAL_ERROR = CodeInfo(500, "INTERNAL_ERROR", 500,
+                              "a fault in the server; the request_id finds it in the log")
+    SERVICE_UNAVAILABLE = CodeInfo(503, "SERVICE_UNAVAILABLE", 503,
+                                   "overloaded (more than FACEGATE_MAX_IN_FLIGHT requests in "
+                                   "progress; Retry-After: 1) or the models are unreachable")
 
     @property
     def info(self) -> CodeInfo:
         return self.value
+
+    @property
+    def is_http_level(self) -> bool:
+        """An answer of the HTTP layer (404, 405, ...) rather than one of the contract table."""
+        return self.info.code == self.info.http_status
+
+
+CONTRACT_ERRORS = tuple(c for c in Code if c is not Code.OK and not c.is_http_level)
+"""The error codes of CONTRACT.md section 4's table, in table order."""
+
+HTTP_ERRORS = tuple(c for c in Code if c.is_http_level)
+"""The HTTP-level error answers, each with the same JSON body."""
 
 
 class ContractError(Exception):

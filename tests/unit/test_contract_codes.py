@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from frontend.contract.codes import Code, ContractError
+from pathlib import Path
+
+from frontend.contract.codes import CONTRACT_ERRORS, HTTP_ERRORS, Code, ContractError
 
 CONTRACT_TABLE = {
     1200: "invalid argument", 2003: "invalid image size", 2004: "invalid content length",
@@ -13,9 +15,16 @@ CONTRACT_TABLE = {
 
 
 def test_every_error_code_of_the_contract_is_there_with_its_message_and_http_400():
-    errors = {c.info.code: c.info.message for c in Code if c is not Code.OK}
+    errors = {c.info.code: c.info.message for c in CONTRACT_ERRORS}
     assert errors == CONTRACT_TABLE
-    assert {c.info.http_status for c in Code if c is not Code.OK} == {400}
+    assert {c.info.http_status for c in CONTRACT_ERRORS} == {400}
+
+
+def test_http_level_answers_use_the_status_as_code_and_the_seeds_status_names():
+    assert {c.info.code: c.info.message for c in HTTP_ERRORS} == {
+        404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 411: "LENGTH_REQUIRED",
+        413: "PAYLOAD_TOO_LARGE", 500: "INTERNAL_ERROR", 503: "SERVICE_UNAVAILABLE",
+    }
 
 
 def test_codes_are_unique():
@@ -27,3 +36,10 @@ def test_contract_error_carries_its_code_and_says_it():
     error = ContractError(Code.DETECTION_FAILED, "no face in first_image")
     assert error.code is Code.DETECTION_FAILED
     assert str(error) == "4000 detection failed: no face in first_image"
+
+
+def test_the_readme_code_table_is_the_code_table():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for code in Code:
+        info = code.info
+        assert f"| {info.code} | {info.message} | {info.http_status} | {info.when} |" in readme

@@ -1,0 +1,398 @@
+"""The endpoints of CONTRACT.md section 1 as data: request fields, response fields and their
+presence rules, and the codes each endpoint can answer.
+
+The handlers parse requests and shape responses from these tables, the OpenAPI document is
+generated from them, and the tests check answers against them: nothing about a field is
+written twice.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from frontend.contract.codes import Code, ContractError
+
+
+class FieldKind(Enum):
+    """How a request field arrives and what it becomes after parsing."""
+
+    ENCRYPTED = "encrypted"  # base64 text of AES-256-GCM ciphertext (CONTRACT.md section 6)
+    BOOLEAN = "boolean"  # true/false/1/0, any case
+    FILE = "file"  # a multipart file part (or the same text in a form or JSON field)
+
+
+@dataclass(frozen=True)
+class RequestField:
+    name: str
+    kind: FieldKind
+    description: str
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class ResponseField:
+    """A success field, present only when every flag in `present_when` is true.
+
+    `present_when` names request booleans (``return_image``) or result booleans (``passed``).
+    """
+
+    name: str
+    schema: Mapping[str, Any]
+    description: str
+    present_when: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    path: str
+    operation_id: str
+    summary: str
+    request: tuple[RequestField, ...]
+    response: tuple[ResponseField, ...]
+    codes: tuple[Code, ...]
+
+    def request_field(self, name: str) -> RequestField:
+        return next(f for f in self.request if f.name == name)
+
+
+_PHOTO_HELP = "Encrypted photo (AES-256-GCM, base64; README 'Encryption' and 'Photo standards')."
+_VIDEO_HELP = "Encrypted video (AES-256-GCM, base64; README 'Video standards')."
+
+AUTO_ROTATE = RequestField(
+    "auto_rotate",
+    FieldKind.BOOLEAN,
+    "Default false: the photo is used as stored. True: apply the EXIF orientation and search "
+    "the photo turned by 0, 90, 180 and 270 degrees; the turn with the best face wins.",
+)
+CHECK_QUALITY = RequestField(
+    "check_quality",
+    FieldKind.BOOLEAN,
+    "Default false. True: a face whose eyes, nose or mouth are occluded is refused with 4004.",
+)
+RETURN_IMAGE = RequestField(
+    "return_image",
+    FieldKind.BOOLEAN,
+    "Return the selected frame and its timestamp (only when passed).",
+)
+RETURN_FACE_IMAGE = RequestField(
+    "return_face_image",
+    FieldKind.BOOLEAN,
+    "Return the selected frame's face crop (only when passed).",
+)
+RETURN_STATUS = RequestField("return_status", FieldKind.BOOLEAN, "Return liveness_status.")
+
+_SCORE = {"type": "number", "minimum": 0, "maximum": 1}
+VERIFICATION_SCORE = ResponseField(
+    "verification_score",
+    _SCORE,
+    "Calibrated similarity in [0, 1]: a threshold of 0.4/0.5/0.6/0.7/0.8/0.9 accepts impostors "
+    "at a rate of 1e-1/1e-2/1e-3/1e-4/1e-5/1e-6. Recommended threshold: 0.7.",
+)
+_RECT = {
+    "type": "object",
+    "properties": {k: {"type": "integer"} for k in ("left", "top", "width", "height")},
+    "required": ["left", "top", "width", "height"],
+    "additionalProperties": False,
+}
+_POINT = {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}
+_UNIT = {"type": "number", "minimum": 0, "maximum": 1}
+_QUALITY = {
+    "type": "object",
+    "properties": {
+        "occlusion": {
+            "type": "object",
+            "description": "Per region, 0 (clear) to 1 (fully covered); a region at or above "
+            "0.5 is occluded and gives 4004 under check_quality.",
+            "properties": {"eyes": _UNIT, "nose": _UNIT, "mouth": _UNIT},
+            "required": ["eyes", "nose", "mouth"],
+            "additionalProperties": False,
+        },
+        "blur": {
+            **_UNIT,
+            "description": "Crete-Roffet blur measure on the aligned face, 0 sharp .. 1 very "
+            "blurry (clear LFW faces about 0.39; a 2 px Gaussian blur about 0.53).",
+        },
+        "brightness": {**_UNIT, "description": "Mean luminance of the face, 0 black .. 1 white."},
+        "pose": {
+            "type": "object",
+            "description": "Head pose estimated from the five landmarks, degrees: yaw > 0 "
+            "when the nose points to the image's right, pitch > 0 looking up, roll > 0 "
+            "counter-clockwise.",
+            "properties": {k: {"type": "number"} for k in ("yaw", "pitch", "roll")},
+            "required": ["yaw", "pitch", "roll"],
+            "additionalProperties": False,
+        },
+        "face_size": {
+            "type": "number",
+            "minimum": 0,
+            "description": "Distance between the eye centres, pixels of the photo.",
+        },
+        "score": {
+            **_UNIT,
+            "description": "Overall usability for verification, 0 .. 1: the product of "
+            "(1 - worst occlusion) and factors for blur, brightness, pose and size.",
+        },
+    },
+    "required": ["occlusion", "blur", "brightness", "pose", "face_size", "score"],
+    "additionalProperties": False,
+}
+FACE_REPORT = {
+    "type": "object",
+    "properties": {
+        "rect": _RECT,
+        "landmarks": {
+            "type": "array",
+            "items": _POINT,
+            "minItems": 5,
+            "maxItems": 5,
+            "description": "x, y of the right eye, left eye, nose tip, right and left mouth "
+            "corner (right = the person's right).",
+        },
+        "quality": _QUALITY,
+    },
+    "required": ["rect", "landmarks", "quality"],
+    "additionalProperties": False,
+}
+
+LIVENESS_RESULT = (
+    ResponseField(
+        "passed",
+        {"type": "boolean"},
+        "Liveness passed: the score reaches the threshold and a face is seen for 2 s.",
+    ),
+    ResponseField("liveness_score", _SCORE, "Silent liveness score, 0 .. 1 (for reference)."),
+    ResponseField(
+        "liveness_status",
+        {"type": "string", "enum": ["ok", "hack", "short_time"]},
+        "ok, hack (spoof) or short_time (face visible under 2 s).",
+        ("return_status",),
+    ),
+)
+IMAGE_RESULT = (
+    ResponseField(
+        "image_timestamp",
+        {"type": "number", "minimum": 0},
+        "Timestamp of the selected frame, seconds.",
+        ("passed", "return_image"),
+    ),
+    ResponseField(
+        "base64_image",
+        {"type": "string", "contentEncoding": "base64"},
+        "The selected frame, JPEG.",
+        ("passed", "return_image"),
+    ),
+    ResponseField(
+        "base64_face_image",
+        {"type": "string", "contentEncoding": "base64"},
+        "The selected frame's face crop, JPEG.",
+        ("passed", "return_face_image"),
+    ),
+)
+
+_PHOTO_CODES = (
+    Code.INVALID_ARGUMENT,
+    Code.INVALID_IMAGE_SIZE,
+    Code.INVALID_CONTENT_LENGTH,
+    Code.INVALID_IMAGE_TYPE,
+    Code.CORRUPTED_IMAGE,
+    Code.DETECTION_FAILED,
+)
+
+IMAGE_VERIFICATION = Endpoint(
+    "/identity/image_verification/stateless",
+    "image_verification",
+    "Compare the faces of two photos (one face each; the face nearest the centre is used).",
+    (
+        RequestField("first_encrypted_image", FieldKind.ENCRYPTED, _PHOTO_HELP, required=True),
+        RequestField("second_encrypted_image", FieldKind.ENCRYPTED, _PHOTO_HELP, required=True),
+        AUTO_ROTATE,
+        CHECK_QUALITY,
+    ),
+    (VERIFICATION_SCORE,),
+    (*_PHOTO_CODES, Code.FACE_OCCLUSION),
+)
+MULTI_FACE_VERIFICATION = Endpoint(
+    "/identity/multi_face_verification/stateless",
+    "multi_face_verification",
+    "Score every face of the first photo against every face of the second.",
+    (
+        RequestField("first_encrypted_image", FieldKind.ENCRYPTED, _PHOTO_HELP, required=True),
+        RequestField("second_encrypted_image", FieldKind.ENCRYPTED, _PHOTO_HELP, required=True),
+        AUTO_ROTATE,
+    ),
+    (
+        ResponseField(
+            "scores",
+            {"type": "array", "items": {"type": "array", "items": _SCORE}},
+            "scores[i][j]: face i of the first photo against face j of the second, calibrated "
+            "as verification_score. Faces are ordered by detector confidence.",
+        ),
+        ResponseField(
+            "face_rects",
+            {
+                "type": "object",
+                "properties": {
+                    "first_image": {"type": "array", "items": _RECT},
+                    "second_image": {"type": "array", "items": _RECT},
+                },
+                "required": ["first_image", "second_image"],
+                "additionalProperties": False,
+            },
+            "Each photo's face rectangles, pixels of the (rotated) photo, in the order of scores.",
+        ),
+    ),
+    _PHOTO_CODES,
+)
+LIVENESS_IMAGE_VERIFICATION = Endpoint(
+    "/identity/liveness_image_verification/stateless",
+    "liveness_image_verification",
+    "Check the frames of a liveness_file for a live person and compare the best one with a photo.",
+    (
+        RequestField(
+            "liveness_file",
+            FieldKind.FILE,
+            "Sealed liveness_file (frontend/contract/liveness_file.proto, AES-256-GCM), as the "
+            "facegate SDK writes it; a file part, or the same text as a field.",
+            required=True,
+        ),
+        RequestField("encrypted_image", FieldKind.ENCRYPTED, _PHOTO_HELP, required=True),
+        AUTO_ROTATE,
+        CHECK_QUALITY,
+    ),
+    (VERIFICATION_SCORE,),
+    (
+        Code.INVALID_ARGUMENT,
+        Code.INVALID_IMAGE_SIZE,
+        Code.INVALID_CONTENT_LENGTH,
+        Code.INVALID_IMAGE_TYPE,
+        Code.CORRUPTED_IMAGE,
+        Code.CORRUPTED_LIVENESS_DATA,
+        Code.DETECTION_FAILED,
+        Code.FACE_OCCLUSION,
+        Code.LIVENESS_CHECK_FAILED,
+    ),
+)
+FACE_QUALITY = Endpoint(
+    "/quality/face_quality/stateless",
+    "face_quality",
+    "Quality measures of every face in a photo.",
+    (RequestField("encrypted_image", FieldKind.ENCRYPTED, _PHOTO_HELP, required=True),),
+    (
+        ResponseField(
+            "faces",
+            {"type": "array", "items": FACE_REPORT},
+            "One entry per face, ordered by detector confidence.",
+        ),
+    ),
+    _PHOTO_CODES,
+)
+
+PHOTO_ENDPOINTS = (
+    IMAGE_VERIFICATION,
+    MULTI_FACE_VERIFICATION,
+    LIVENESS_IMAGE_VERIFICATION,
+    FACE_QUALITY,
+)
+"""The endpoints this build serves (the two video endpoints come with their own issue)."""
+
+_TRUE = {"true", "1"}
+_FALSE = {"false", "0"}
+
+
+@dataclass
+class ParsedRequest:
+    """A request's fields after the contract's rules: booleans parsed, defaults filled.
+
+    Attributes:
+        values: ENCRYPTED fields as text, FILE fields as bytes, BOOLEAN fields as bool.
+    """
+
+    endpoint: Endpoint
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name]
+
+
+def parse_request(endpoint: Endpoint, raw: Mapping[str, str | bytes | bool]) -> ParsedRequest:
+    """Apply the endpoint's field rules to the raw body fields.
+
+    Fields the endpoint does not know are ignored, as a SenseID server does.
+
+    Raises:
+        ContractError(1200): a required field is missing or empty, or a boolean is not one.
+    """
+    parsed = ParsedRequest(endpoint)
+    for spec in endpoint.request:
+        value = raw.get(spec.name)
+        if value is None or value == "" or value == b"":
+            if spec.required:
+                raise ContractError(Code.INVALID_ARGUMENT, f"{spec.name} is required")
+            if spec.kind is FieldKind.BOOLEAN:
+                parsed.values[spec.name] = False
+            continue
+        if spec.kind is FieldKind.BOOLEAN:
+            parsed.values[spec.name] = _boolean(spec.name, value)
+        elif spec.kind is FieldKind.FILE:
+            parsed.values[spec.name] = value.encode() if isinstance(value, str) else value
+        else:
+            if not isinstance(value, str):
+                value = _text(spec.name, value)
+            parsed.values[spec.name] = value
+    return parsed
+
+
+def _boolean(name: str, value: str | bytes | bool) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = _text(name, value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ContractError(Code.INVALID_ARGUMENT, f"{name} must be true, false, 1 or 0")
+
+
+def _text(name: str, value: str | bytes | Any) -> str:
+    if isinstance(value, bytes):
+        try:
+            return value.decode("ascii")
+        except UnicodeDecodeError as error:
+            raise ContractError(Code.INVALID_ARGUMENT, f"{name} is not text") from error
+    if isinstance(value, str):
+        return value
+    raise ContractError(Code.INVALID_ARGUMENT, f"{name} must be a string")
+
+
+def success_body(
+    endpoint: Endpoint, results: Mapping[str, Any], flags: Mapping[str, bool], request_id: str
+) -> dict[str, Any]:
+    """The 200 body: ``code``, each field whose presence rule holds, and ``request_id``.
+
+    Args:
+        results: every value the endpoint computed (more than the rules may let through).
+        flags: the booleans the presence rules name (request flags and ``passed``).
+
+    Raises:
+        KeyError: a field whose rule holds was not computed (a server bug, hence 500).
+    """
+    body: dict[str, Any] = {"code": Code.OK.info.code}
+    for spec in endpoint.response:
+        if all(flags.get(flag, False) for flag in spec.present_when):
+            body[spec.name] = _json_safe(results[spec.name])
+    body["request_id"] = request_id
+    return body
+
+
+def error_body(code: Code, request_id: str) -> dict[str, Any]:
+    return {"code": code.info.code, "message": code.info.message, "request_id": request_id}
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("a response number is not finite")
+    return value
