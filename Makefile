@@ -28,6 +28,10 @@ $(MODELS): $(INSTALLED) $(MODEL_SOURCES)
 
 models: $(MODELS)
 
+# make serve alone uses the SenseID manual's published sample key and IV, so the manual's
+# sample client works out of the box; the server logs that this is for development only.
+serve: export FACEGATE_AES_KEY ?= dcbbad6765e14139a07d34b92292a672
+serve: export FACEGATE_AES_IV ?= df25d188a061
 serve: $(MODELS)
 	$(PY) -m frontend
 

@@ -11,6 +11,8 @@ from deploy.embedded_triton import TritonStartError
 from frontend.api.app import create_app
 from frontend.config import Settings, SettingsError
 
+MANUAL_SAMPLE_KEY = "dcbbad6765e14139a07d34b92292a672"
+
 
 def main() -> int:
     try:
@@ -22,7 +24,16 @@ def main() -> int:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        web.run_app(create_app(settings), host=settings.host, port=settings.port)
+        app = create_app(settings)
+    except SettingsError as error:
+        print(f"facegate: bad configuration: {error}", file=sys.stderr)
+        return 2
+    if settings.aes_key.split(",")[0].strip() == MANUAL_SAMPLE_KEY:
+        logging.getLogger("facegate").warning(
+            "FACEGATE_AES_KEY is the SenseID manual's published sample key: development only"
+        )
+    try:
+        web.run_app(app, host=settings.host, port=settings.port)
     except TritonStartError as error:
         logging.getLogger("facegate").error("embedded Triton did not start: %s", error)
         return 1

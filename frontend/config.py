@@ -8,18 +8,31 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from deploy.embedded_triton import DEFAULT_MODEL_REPOSITORY
+from frontend.crypto import (
+    ENV_AES_IV,
+    ENV_AES_KEY,
+    ENV_AES_KEY_FILE,
+    ENV_ALLOW_LEGACY_IV,
+    ENV_PLAINTEXT,
+    KeyRing,
+    keyring_from_env,
+)
+from frontend.service.scores import DEFAULT_CALIBRATION
+from preprocessing.image import MIB, PhotoLimits
+
+_DEFAULT_PHOTO = PhotoLimits()
 
 LOGGER = logging.getLogger(__name__)
 
 PREFIX = "FACEGATE_"
 
 
-_OTHER_TOOLS = {"weights_dir", "ort_threads"}
-"""FACEGATE_* variables read by the model builder and the model runner, not by the server."""
+_OTHER_TOOLS = {"weights_dir", "ort_threads", "url"}
+"""FACEGATE_* variables read by the model builder, the model runner and the CLI, not the server."""
 
 
 class SettingsError(ValueError):
@@ -42,6 +55,17 @@ class Settings:
         triton_timeout_s: deadline of one model call.
         cpu_workers: threads for decoding, alignment and other CPU work.
         log_level: Python logging level name.
+        aes_key: active AES-256 keys, 32 characters each, comma-separated, newest first.
+        aes_key_file: a file with more keys, one per line (``#`` starts a comment).
+        aes_iv: the 12-character fixed IV of the SenseID SDK's legacy form.
+        allow_legacy_iv: accept the legacy fixed-IV form (needs ``aes_iv``).
+        plaintext: development only: payloads are plain base64, nothing is decrypted.
+        max_body_bytes: largest request body (413 above; 411 without Content-Length).
+        max_in_flight: requests served at once; more are refused at once with 503.
+        min_photo_bytes, max_photo_bytes: photo file size limits (2004).
+        min_photo_side, max_photo_side, max_photo_pixels: photo pixel limits (2003).
+        liveness_threshold: a liveness_file's frames pass when their mean P(real) reaches it.
+        calibration_file: the embedder's score calibration (model_repository/calibration/).
     """
 
     host: str = "0.0.0.0"
@@ -55,17 +79,63 @@ class Settings:
     triton_timeout_s: float = 10.0
     cpu_workers: int = max(2, os.cpu_count() or 2)
     log_level: str = "INFO"
+    aes_key: str = field(default="", repr=False)
+    aes_key_file: str = ""
+    aes_iv: str = field(default="", repr=False)
+    allow_legacy_iv: bool = True
+    plaintext: bool = False
+    max_body_bytes: int = 64 * MIB
+    max_in_flight: int = 64
+    min_photo_bytes: int = _DEFAULT_PHOTO.min_bytes
+    max_photo_bytes: int = _DEFAULT_PHOTO.max_bytes
+    min_photo_side: int = _DEFAULT_PHOTO.min_side
+    max_photo_side: int = _DEFAULT_PHOTO.max_side
+    max_photo_pixels: int = _DEFAULT_PHOTO.max_pixels
+    liveness_threshold: float = 0.5
+    calibration_file: Path = DEFAULT_CALIBRATION
 
     def __post_init__(self) -> None:
         for name in ("port", "triton_http_port", "triton_grpc_port", "triton_metrics_port"):
             value = getattr(self, name)
             if not 0 < value < 65536:
                 raise SettingsError(f"{PREFIX}{name.upper()}={value} is not a TCP port")
-        for name in ("triton_startup_timeout_s", "triton_timeout_s", "cpu_workers"):
+        for name in ("triton_startup_timeout_s", "triton_timeout_s", "cpu_workers",
+                     "max_body_bytes", "max_in_flight"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be positive")
         if logging.getLevelName(self.log_level.upper()) == f"Level {self.log_level.upper()}":
             raise SettingsError(f"{PREFIX}LOG_LEVEL={self.log_level} is not a logging level")
+        if not 0 <= self.liveness_threshold <= 1:
+            raise SettingsError(f"{PREFIX}LIVENESS_THRESHOLD must be in [0, 1]")
+        try:
+            self.photo_limits  # noqa: B018 - validates the photo limits together
+        except ValueError as error:
+            raise SettingsError(f"{PREFIX}*_PHOTO_*: {error}") from error
+
+    @property
+    def photo_limits(self) -> PhotoLimits:
+        return PhotoLimits(
+            min_bytes=self.min_photo_bytes, max_bytes=self.max_photo_bytes,
+            min_side=self.min_photo_side, max_side=self.max_photo_side,
+            max_pixels=self.max_photo_pixels,
+        )
+
+    def keyring(self) -> KeyRing:
+        """The AES key ring from ``aes_key``, ``aes_key_file`` and ``aes_iv``.
+
+        Raises:
+            SettingsError: no key (outside plaintext mode), or a key or IV of the wrong length.
+        """
+        if self.allow_legacy_iv and not self.aes_iv and not self.plaintext:
+            LOGGER.warning("%sAES_IV is not set: the legacy fixed-IV form is refused", PREFIX)
+        try:
+            return keyring_from_env({
+                ENV_AES_KEY: self.aes_key, ENV_AES_KEY_FILE: self.aes_key_file,
+                ENV_AES_IV: self.aes_iv, ENV_ALLOW_LEGACY_IV: str(self.allow_legacy_iv),
+                ENV_PLAINTEXT: str(self.plaintext),
+            })
+        except ValueError as error:
+            raise SettingsError(str(error)) from error
 
     @property
     def embedded_triton(self) -> bool:
@@ -91,7 +161,16 @@ class Settings:
                 continue
             kind = type(getattr(cls, name))
             try:
-                values[name] = kind(raw)
+                values[name] = _parse_bool(raw) if kind is bool else kind(raw)
             except ValueError as error:
                 raise SettingsError(f"{key}={raw!r} is not a valid {kind.__name__}") from error
         return cls(**values)
+
+
+def _parse_bool(raw: str) -> bool:
+    text = raw.strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)

@@ -10,9 +10,23 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from deploy.embedded_triton import EmbeddedTriton, EmbeddedTritonConfig, TritonPorts
+from frontend.api import middleware
+from frontend.api.handlers import (
+    CONTRACT_ROUTES,
+    CPU_POOL,
+    KEYRING,
+    LIVENESS_FILE_LIMITS,
+    SERVICE,
+    contract_handler,
+)
 from frontend.config import Settings
+from frontend.contract.fields import PHOTO_ENDPOINTS
+from frontend.contract.openapi import build_openapi
 from frontend.inference.triton import TritonModels
+from frontend.liveness_file import LivenessFileLimits
 from frontend.service.faces import FacePipeline
+from frontend.service.photos import PhotoService
+from frontend.service.scores import ScoreCalibration
 
 LOGGER = logging.getLogger(__name__)
 
@@ -32,9 +46,20 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response({"ready": ready}, status=200 if ready else 503)
 
 
+async def openapi(request: web.Request) -> web.Response:
+    """The OpenAPI 3.1 document of this server, with its configured limits."""
+    settings = request.app[SETTINGS]
+    return web.json_response(
+        build_openapi(PHOTO_ENDPOINTS, settings.photo_limits, settings.max_body_bytes)
+    )
+
+
 ROUTES = [
     web.get("/healthz", healthz),
     web.get("/readyz", readyz),
+    web.get("/openapi.json", openapi),
+    *(web.post(endpoint.path, contract_handler(endpoint, logic))
+      for endpoint, logic in CONTRACT_ROUTES),
 ]
 
 
@@ -60,7 +85,12 @@ async def _triton(app: web.Application) -> AsyncIterator[None]:
         max_workers=settings.cpu_workers, thread_name_prefix="facegate-cpu"
     )
     app[MODELS] = models
+    app[CPU_POOL] = executor
     app[PIPELINE] = FacePipeline(models, executor)
+    app[SERVICE] = PhotoService(
+        app[PIPELINE], ScoreCalibration.from_file(settings.calibration_file),
+        settings.photo_limits, executor, liveness_threshold=settings.liveness_threshold,
+    )
     try:
         yield
     finally:
@@ -71,8 +101,22 @@ async def _triton(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application()
+    """The server: routes, middleware and the Triton connection under these settings.
+
+    Raises:
+        SettingsError: the AES keys are missing or malformed.
+    """
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        middlewares=[
+            middleware.request_ids,
+            middleware.errors,
+            middleware.admission(settings.max_body_bytes, settings.max_in_flight),
+        ],
+    )
     app[SETTINGS] = settings
+    app[KEYRING] = settings.keyring()
+    app[LIVENESS_FILE_LIMITS] = LivenessFileLimits()
     app.add_routes(ROUTES)
     app.cleanup_ctx.append(_triton)
     return app

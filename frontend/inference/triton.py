@@ -48,11 +48,26 @@ class TritonModels:
         await self._client.close()
 
     async def infer(self, spec: ModelSpec, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Run one request on a model; arrays carry the batch dimension first.
+        """Run a batch on a model; arrays carry the batch dimension first.
+
+        A batch larger than the model's ``max_batch_size`` goes as several requests.
 
         Raises:
             InferenceError: Triton is unreachable, timed out or the model failed.
         """
+        size = len(next(iter(inputs.values())))
+        step = spec.batching.max_batch_size
+        if size <= step:
+            return await self._infer_one(spec, inputs)
+        parts = [
+            await self._infer_one(spec, {k: v[i:i + step] for k, v in inputs.items()})
+            for i in range(0, size, step)
+        ]
+        return {t.name: np.concatenate([p[t.name] for p in parts]) for t in spec.outputs}
+
+    async def _infer_one(
+        self, spec: ModelSpec, inputs: Mapping[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
         request = []
         for tensor in spec.inputs:
             array = np.ascontiguousarray(inputs[tensor.name], dtype=tensor.dtype)

@@ -6,7 +6,9 @@ import concurrent.futures
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
+from aiohttp.test_utils import TestServer
 
 from deploy.embedded_triton import (
     DEFAULT_MODEL_REPOSITORY,
@@ -14,9 +16,13 @@ from deploy.embedded_triton import (
     EmbeddedTritonConfig,
     TritonPorts,
 )
+from frontend.api.app import create_app
+from frontend.config import Settings
+from frontend.crypto import KeyRing
 from frontend.inference.triton import TritonModels
 from frontend.service.faces import FacePipeline
 from tests.conftest import free_port
+from tests.integration.http import Api
 
 EMBEDDED_REPOSITORY = DEFAULT_MODEL_REPOSITORY
 
@@ -54,3 +60,36 @@ def cpu_pool() -> Iterator[concurrent.futures.ThreadPoolExecutor]:
 @pytest.fixture(scope="session")
 def pipeline(models: TritonModels, cpu_pool) -> FacePipeline:
     return FacePipeline(models, cpu_pool)
+
+
+# --- the facegate server over real HTTP, on the session's Triton -------------------------------
+
+SAMPLE_KEY = "dcbbad6765e14139a07d34b92292a672"
+"""The SenseID manual's sample key and IV: what a migrating client is configured with."""
+SAMPLE_IV = "df25d188a061"
+TEST_MAX_BODY_BYTES = 24 * 1024 * 1024
+
+
+@pytest.fixture(scope="session")
+def keyring() -> KeyRing:
+    return KeyRing.from_strings([SAMPLE_KEY], SAMPLE_IV)
+
+
+@pytest.fixture(scope="session")
+def server_settings(triton: EmbeddedTriton) -> Settings:
+    return Settings(
+        triton_url=triton.grpc_url, triton_timeout_s=60, aes_key=SAMPLE_KEY, aes_iv=SAMPLE_IV,
+        max_body_bytes=TEST_MAX_BODY_BYTES, cpu_workers=2,
+    )
+
+
+@pytest.fixture(scope="session")
+async def api(server_settings: Settings, keyring: KeyRing) -> AsyncIterator[Api]:
+    app = create_app(server_settings)
+    server = TestServer(app, port=free_port())
+    await server.start_server()
+    async with aiohttp.ClientSession(str(server.make_url("/"))) as session:
+        api = Api(session, keyring, app)
+        api.openapi = await (await session.get("/openapi.json")).json()
+        yield api
+    await server.close()

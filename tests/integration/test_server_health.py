@@ -10,7 +10,7 @@ from tests.conftest import free_port
 
 
 async def _client(triton_url: str) -> TestClient:
-    app = create_app(Settings(triton_url=triton_url, triton_timeout_s=2))
+    app = create_app(Settings(triton_url=triton_url, triton_timeout_s=2, plaintext=True))
     client = TestClient(TestServer(app))
     await client.start_server()
     return client

@@ -1,0 +1,148 @@
+"""Thin handlers: parse -> decrypt -> the service -> the contract's success body.
+
+Each handler reads its endpoint's fields with the rules in `frontend/contract/fields.py`,
+opens the encrypted fields off the event loop, calls `PhotoService`, and shapes the answer
+with `success_body`, which lets through exactly the fields whose presence rules hold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from frontend.api.body import read_fields
+from frontend.api.middleware import request_id_of
+from frontend.contract.fields import (
+    FACE_QUALITY,
+    IMAGE_VERIFICATION,
+    LIVENESS_IMAGE_VERIFICATION,
+    MULTI_FACE_VERIFICATION,
+    Endpoint,
+    ParsedRequest,
+    parse_request,
+    success_body,
+)
+from frontend.crypto import KeyRing
+from frontend.liveness_file import LivenessFileLimits, open_sealed
+from frontend.service.photos import FaceReport, PhotoService
+from preprocessing.detection import Face
+
+SERVICE = web.AppKey("photo_service", PhotoService)
+CPU_POOL = web.AppKey("cpu_pool", concurrent.futures.Executor)
+KEYRING = web.AppKey("keyring", KeyRing)
+LIVENESS_FILE_LIMITS = web.AppKey("liveness_file_limits", LivenessFileLimits)
+
+T = TypeVar("T")
+Results = tuple[dict[str, Any], dict[str, bool]]
+Logic = Callable[[web.Application, ParsedRequest], Awaitable[Results]]
+
+
+async def _cpu(app: web.Application, function: Callable[..., T], *args: Any) -> T:
+    return await asyncio.get_running_loop().run_in_executor(app[CPU_POOL], function, *args)
+
+
+async def _decrypt(app: web.Application, text: str) -> bytes:
+    return await _cpu(app, app[KEYRING].decrypt, text)
+
+
+def rect(face: Face) -> dict[str, int]:
+    x, y, w, h = face.box
+    return {"left": round(x), "top": round(y), "width": round(w), "height": round(h)}
+
+
+async def image_verification(app: web.Application, request: ParsedRequest) -> Results:
+    first, second = await asyncio.gather(
+        _decrypt(app, request["first_encrypted_image"]),
+        _decrypt(app, request["second_encrypted_image"]),
+    )
+    score = await app[SERVICE].verify(
+        first, second, auto_rotate=request["auto_rotate"], check_quality=request["check_quality"]
+    )
+    return {"verification_score": score}, {}
+
+
+async def multi_face_verification(app: web.Application, request: ParsedRequest) -> Results:
+    first, second = await asyncio.gather(
+        _decrypt(app, request["first_encrypted_image"]),
+        _decrypt(app, request["second_encrypted_image"]),
+    )
+    result = await app[SERVICE].multi_face(first, second, auto_rotate=request["auto_rotate"])
+    return {
+        "scores": [[float(s) for s in row] for row in result.scores],
+        "face_rects": {
+            "first_image": [rect(f) for f in result.first],
+            "second_image": [rect(f) for f in result.second],
+        },
+    }, {}
+
+
+async def liveness_image_verification(app: web.Application, request: ParsedRequest) -> Results:
+    capture = await _cpu(
+        app, open_sealed, request["liveness_file"], app[KEYRING], app[LIVENESS_FILE_LIMITS]
+    )
+    photo = await _decrypt(app, request["encrypted_image"])
+    score = await app[SERVICE].liveness_verify(
+        capture, photo, auto_rotate=request["auto_rotate"], check_quality=request["check_quality"]
+    )
+    return {"verification_score": score}, {}
+
+
+def _num(value: float, digits: int = 4) -> float:
+    return round(float(value), digits)
+
+
+def _face_report(report: FaceReport) -> dict[str, Any]:
+    q = report.quality
+    return {
+        "rect": rect(report.face),
+        "landmarks": [[round(float(x), 2), round(float(y), 2)] for x, y in report.face.landmarks],
+        "quality": {
+            "occlusion": {
+                "eyes": _num(q.occlusion.eyes),
+                "nose": _num(q.occlusion.nose),
+                "mouth": _num(q.occlusion.mouth),
+            },
+            "blur": _num(q.blur),
+            "brightness": _num(q.brightness),
+            "pose": {
+                "yaw": _num(q.pose.yaw, 1),
+                "pitch": _num(q.pose.pitch, 1),
+                "roll": _num(q.pose.roll, 1),
+            },
+            "face_size": _num(q.face_size, 1),
+            "score": _num(q.score),
+        },
+    }
+
+
+async def face_quality(app: web.Application, request: ParsedRequest) -> Results:
+    photo = await _decrypt(app, request["encrypted_image"])
+    reports = await app[SERVICE].quality(photo)
+    return {"faces": [_face_report(r) for r in reports]}, {}
+
+
+def contract_handler(
+    endpoint: Endpoint, logic: Logic
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """An aiohttp handler running `logic` under the endpoint's field rules."""
+
+    async def handler(request: web.Request) -> web.Response:
+        parsed = parse_request(endpoint, await read_fields(request))
+        results, result_flags = await logic(request.app, parsed)
+        flags = {k: v for k, v in parsed.values.items() if isinstance(v, bool)} | result_flags
+        return web.json_response(success_body(endpoint, results, flags, request_id_of(request)))
+
+    handler.__name__ = endpoint.operation_id
+    return handler
+
+
+CONTRACT_ROUTES = [
+    (IMAGE_VERIFICATION, image_verification),
+    (MULTI_FACE_VERIFICATION, multi_face_verification),
+    (LIVENESS_IMAGE_VERIFICATION, liveness_image_verification),
+    (FACE_QUALITY, face_quality),
+]

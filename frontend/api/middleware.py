@@ -1,0 +1,100 @@
+"""The middleware every request passes, outermost first:
+
+1. `request_ids`: a fresh ``request_id`` for each request, sent back as ``X-Request-Id`` on
+   every answer, error or not.
+2. `errors`: any failure becomes the contract's JSON error body (`frontend/api/errors.py`
+   decides the code); an unexpected one is logged with its trace and answered 500.
+3. `admission`: POST bodies need a Content-Length (411) within the limit (413), checked
+   from the header before a byte is read; more than ``max_in_flight`` requests at once are
+   refused at once with 503 and ``Retry-After: 1`` instead of queueing without bound.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+
+from aiohttp import hdrs, web
+
+from frontend.api.errors import code_for
+from frontend.contract.codes import Code, ContractError
+from frontend.contract.fields import error_body
+
+LOGGER = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+REQUEST_ID = web.RequestKey("request_id", str)
+REQUEST_ID_HEADER = "X-Request-Id"
+
+
+def request_id_of(request: web.Request) -> str:
+    return request[REQUEST_ID]
+
+
+@web.middleware
+async def request_ids(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request[REQUEST_ID] = uuid.uuid4().hex
+    response = await handler(request)
+    response.headers[REQUEST_ID_HEADER] = request[REQUEST_ID]
+    return response
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise
+        return _error_response(request, code_for(error), error.headers)
+    except ContractError as error:
+        LOGGER.info("%s %s: %s", request_id_of(request), request.path, error)
+        return _error_response(request, error.code)
+    except Exception as error:  # noqa: BLE001 - the one place every failure is answered
+        code = code_for(error)
+        if code is Code.INTERNAL_ERROR:
+            LOGGER.exception("%s %s: internal error", request_id_of(request), request.path)
+        else:
+            LOGGER.info(
+                "%s %s: %s: %s", request_id_of(request), request.path, type(error).__name__, error
+            )
+        return _error_response(request, code)
+
+
+def _error_response(request: web.Request, code: Code, headers=None) -> web.Response:
+    response = web.json_response(
+        error_body(code, request_id_of(request)), status=code.info.http_status
+    )
+    if code is Code.SERVICE_UNAVAILABLE:
+        response.headers[hdrs.RETRY_AFTER] = "1"
+    if headers and hdrs.ALLOW in headers:
+        response.headers[hdrs.ALLOW] = headers[hdrs.ALLOW]
+    return response
+
+
+def admission(max_body_bytes: int, max_in_flight: int):
+    """Body-size and concurrency limits, decided before the body is read."""
+    in_flight = 0
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        nonlocal in_flight
+        if request.method == hdrs.METH_POST:
+            if request.content_length is None:
+                raise ContractError(Code.LENGTH_REQUIRED, "a POST body needs Content-Length")
+            if request.content_length > max_body_bytes:
+                raise ContractError(
+                    Code.PAYLOAD_TOO_LARGE,
+                    f"{request.content_length} bytes, limit {max_body_bytes}",
+                )
+            if in_flight >= max_in_flight:
+                raise ContractError(Code.SERVICE_UNAVAILABLE, "too many requests in progress")
+        in_flight += 1
+        try:
+            return await handler(request)
+        finally:
+            in_flight -= 1
+
+    return middleware
