@@ -32,7 +32,12 @@ async def test_sixteen_concurrent_callers_average_batch_above_four_on_the_embedd
             await models.embed(chip)
 
     await asyncio.gather(*(caller() for _ in range(CALLERS)))
-    count_after, exec_after = _counters(triton.metrics_url, "face_embedder")
+    # Triton counts a request just after answering it: wait until the last one is counted.
+    for _ in range(50):
+        count_after, exec_after = _counters(triton.metrics_url, "face_embedder")
+        if count_after - count_before >= CALLERS * CALLS_PER_CALLER:
+            break
+        await asyncio.sleep(0.1)
     inferences = count_after - count_before
     executions = exec_after - exec_before
     assert inferences == CALLERS * CALLS_PER_CALLER
