@@ -1,0 +1,225 @@
+"""Temporal liveness evidence: does the face move like a flat picture?
+
+A photo held up to the camera is a plane, so between any two frames its image moves by one
+homography, however it is tilted or shaken. A live face is not flat: turning, nodding or
+talking moves the nose, cheeks, jaw line and ears differently from the face's mean plane, and
+the head moves against the background around its outline. ../shared/docs/FACTS.md ("Silent
+liveness on our videos") records the cue; MiniFASNet misses still-photo videos because they
+have no recapture artefacts, and this cue is meant for them.
+
+For each pair of consecutive sampled frames (0.15-0.3 s apart, both with the subject's box):
+
+1. crop the same region around both boxes, in grey, scaled so the face is FACE_WIDTH_PX wide,
+   and blur it a little (PRE_BLUR_PX): H.264 block artefacts and sensor noise otherwise move
+   corners of a flat print by a large fraction of a pixel, and face geometry is smooth;
+2. find corners inside the face box, widened by MASK_WIDEN of its width on each side so the
+   cheeks' outline, where a face departs most from a plane, is included;
+3. track them with pyramidal Lucas-Kanade and keep those that track back to within
+   FB_MAX_PX of where they started;
+4. fit a homography (RANSAC), warp the second frame back onto the first with it, match its
+   brightness and contrast, and track the same corners again over the now small motion:
+   a second, more accurate pass, as the first pass's window model is off under large
+   rotation and scale;
+5. fit a homography to the second pass and take the RMS distance of all kept corners from
+   it, in % of the face width.
+
+The evidence is the 90th percentile of these residuals over the first `window_s` seconds:
+the moments when the head moves are what tells a face from a plane. On our videos (numbers
+and command in benchmarks/motion.md) every live video measured far above every still-photo
+video synthesised from real photos; see `score` for the ramp and `benchmarks/motion.md` for
+where the cue fails (a very still person, a print whose edge or holder lies in the face box,
+and replays of a live video on a screen, which move non-rigidly inside the screen's plane:
+those are MiniFASNet's job).
+
+Cost: about 10 ms per frame pair on 2 cores (two tracking passes on a ~250x300 px crop).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+Box = tuple[float, float, float, float]
+
+PAIR_GAP_S = (0.15, 0.3)  # frames further apart than this are not compared
+FACE_WIDTH_PX = 180.0  # faces are scaled to this width before tracking
+MIN_FACE_PX = 40.0  # narrower faces (in the frame as given) are not measured
+CROP_MARGIN = 0.35  # of the face width, around both boxes: room for widening and windows
+MASK_WIDEN = 0.1  # the box is widened by this much of its width on each side for corners
+PRE_BLUR_PX = 1.5  # Gaussian sigma, at FACE_WIDTH_PX
+MAX_CORNERS = 120
+CORNER_QUALITY = 0.01
+CORNER_DISTANCE_PX = 6
+MIN_CORNERS = 12
+LK_WINDOW_PX = 21
+LK_LEVELS = 3  # first pass: up to ~80 px of motion at FACE_WIDTH_PX
+REFINE_LEVELS = 1  # second pass, after the warp: the motion left is small
+FB_MAX_PX = 0.5  # forward-backward tracking disagreement allowed
+RANSAC_PX = 1.0
+# score = 0 at or below RAMP_LOW_PCT, 1 at or above RAMP_HIGH_PCT, linear between
+# (residual_p90 in % of face width; chosen from the measurements in benchmarks/motion.md).
+RAMP_LOW_PCT = 0.5
+RAMP_HIGH_PCT = 0.9
+
+_LK_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)
+
+
+@dataclass(frozen=True)
+class MotionEvidence:
+    """How far a face's motion is from that of a flat picture.
+
+    Attributes:
+        residual_p90: 90th percentile over frame pairs of the RMS distance of tracked corners
+            from the best homography, in % of the face width; nan when no pair was measured.
+        pairs: frame pairs measured.
+        score: 0 (moves like a plane: photo-like) to 1 (non-rigid: live-like), a linear ramp
+            over residual_p90 from RAMP_LOW_PCT to RAMP_HIGH_PCT; nan when residual_p90 is.
+    """
+
+    residual_p90: float
+    pairs: int
+    score: float
+
+
+def ramp_score(residual_p90: float) -> float:
+    """The score for a residual_p90: RAMP_LOW_PCT -> 0, RAMP_HIGH_PCT -> 1, clipped; nan -> nan."""
+    if math.isnan(residual_p90):
+        return math.nan
+    return float(np.clip((residual_p90 - RAMP_LOW_PCT) / (RAMP_HIGH_PCT - RAMP_LOW_PCT), 0, 1))
+
+
+def planarity(frames: Sequence[np.ndarray], times_s: Sequence[float],
+              boxes: Sequence[Box | None], *, window_s: float = 3.5) -> MotionEvidence:
+    """Measure how non-planar the subject's face moves in the first window_s of a video.
+
+    Args:
+        frames: BGR (or grey) images of one video at increasing times, about 0.2 s apart,
+            all at one scale (downscaled is fine while the face stays >= MIN_FACE_PX wide).
+        times_s: each frame's time in seconds.
+        boxes: the tracked subject's face box (x, y, w, h) in each frame, None where there is
+            no face.
+        window_s: only pairs whose later frame lies within this many seconds of the first
+            frame count.
+
+    Returns:
+        The evidence; residual_p90 and score are nan and pairs 0 when no pair could be
+        measured (no consecutive boxed frames 0.15-0.3 s apart, faces too small, too few
+        trackable corners).
+
+    Raises:
+        ValueError: frames, times_s and boxes differ in length.
+    """
+    if not len(frames) == len(times_s) == len(boxes):
+        raise ValueError(
+            f"frames, times_s and boxes differ in length: {len(frames)}, {len(times_s)}, "
+            f"{len(boxes)}"
+        )
+    residuals = []
+    for i in range(len(frames) - 1):
+        if times_s[i + 1] - times_s[0] > window_s + 1e-6:
+            break
+        gap = times_s[i + 1] - times_s[i]
+        if boxes[i] is None or boxes[i + 1] is None or not PAIR_GAP_S[0] <= gap <= PAIR_GAP_S[1]:
+            continue
+        residual = pair_residual(frames[i], frames[i + 1], boxes[i], boxes[i + 1])
+        if residual is not None:
+            residuals.append(residual)
+    if not residuals:
+        return MotionEvidence(math.nan, 0, math.nan)
+    p90 = float(np.percentile(residuals, 90))
+    return MotionEvidence(p90, len(residuals), ramp_score(p90))
+
+
+def pair_residual(frame0: np.ndarray, frame1: np.ndarray, box0: Box, box1: Box) -> float | None:
+    """RMS distance (% of face width) of the face's corners from the homography between two
+    frames, or None when it cannot be measured (face too small, too few corners tracked)."""
+    width = (box0[2] + box1[2]) / 2
+    if width < MIN_FACE_PX:
+        return None
+    crops = _face_crops(frame0, frame1, box0, box1)
+    if crops is None:
+        return None
+    grey0, grey1, mask = crops
+    start = cv2.goodFeaturesToTrack(grey0, MAX_CORNERS, CORNER_QUALITY, CORNER_DISTANCE_PX,
+                                    mask=mask, blockSize=5)
+    if start is None or len(start) < MIN_CORNERS:
+        return None
+    moved, kept = _track(grey0, grey1, start, LK_LEVELS)
+    if kept.sum() < MIN_CORNERS:
+        return None
+    rough, _ = cv2.findHomography(start[kept], moved[kept], cv2.RANSAC, RANSAC_PX)
+    if rough is None:
+        return None
+    height, width_px = grey0.shape
+    back = cv2.warpPerspective(grey1, np.linalg.inv(rough), (width_px, height),
+                               flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    back = _match_brightness(back, grey0, mask)
+    refined, kept_again = _track(grey0, back, start, REFINE_LEVELS)
+    kept &= kept_again
+    if kept.sum() < MIN_CORNERS:
+        return None
+    fine, _ = cv2.findHomography(start[kept], refined[kept], cv2.RANSAC, RANSAC_PX)
+    if fine is None:
+        return None
+    off = cv2.perspectiveTransform(start[kept], fine) - refined[kept]
+    rms_px = float(np.sqrt(np.mean(np.sum(off**2, axis=-1))))
+    return 100 * rms_px / FACE_WIDTH_PX
+
+
+def _face_crops(frame0: np.ndarray, frame1: np.ndarray, box0: Box, box1: Box
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The same region of both frames around both boxes, grey, scaled and blurred, and the
+    corner mask (frame 0's box, widened) in it; None when the boxes lie mostly outside."""
+    width = (box0[2] + box1[2]) / 2
+    margin = CROP_MARGIN * width
+    height_px, width_px = frame0.shape[:2]
+    x0 = max(0, int(min(box0[0], box1[0]) - margin))
+    y0 = max(0, int(min(box0[1], box1[1]) - margin))
+    x1 = min(width_px, int(math.ceil(max(box0[0] + box0[2], box1[0] + box1[2]) + margin)))
+    y1 = min(height_px, int(math.ceil(max(box0[1] + box0[3], box1[1] + box1[3]) + margin)))
+    if x1 - x0 < MIN_FACE_PX or y1 - y0 < MIN_FACE_PX:
+        return None
+    scale = FACE_WIDTH_PX / width
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+
+    def prepare(frame: np.ndarray) -> np.ndarray:
+        crop = frame[y0:y1, x0:x1]
+        grey = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY) if crop.ndim == 3 else crop
+        grey = cv2.resize(grey, None, fx=scale, fy=scale, interpolation=interpolation)
+        return cv2.GaussianBlur(grey, (0, 0), PRE_BLUR_PX)
+
+    grey0, grey1 = prepare(frame0), prepare(frame1)
+    mask = np.zeros(grey0.shape, np.uint8)
+    bx, by, bw, bh = box0
+    left = (bx - MASK_WIDEN * bw - x0) * scale
+    right = (bx + (1 + MASK_WIDEN) * bw - x0) * scale
+    cv2.rectangle(mask, (int(left), int((by - y0) * scale)),
+                  (int(right), int((by + bh - y0) * scale)), 255, -1)
+    return grey0, grey1, mask
+
+
+def _track(grey0: np.ndarray, grey1: np.ndarray, points: np.ndarray, levels: int
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Lucas-Kanade from grey0 to grey1 and back; kept: found both ways and back within
+    FB_MAX_PX of the start."""
+    params = {"winSize": (LK_WINDOW_PX, LK_WINDOW_PX), "maxLevel": levels,
+              "criteria": _LK_CRITERIA}
+    moved, found, _ = cv2.calcOpticalFlowPyrLK(grey0, grey1, points, None, **params)
+    back, found_back, _ = cv2.calcOpticalFlowPyrLK(grey1, grey0, moved, None, **params)
+    error = np.linalg.norm((back - points).reshape(-1, 2), axis=1)
+    kept = (found.ravel() == 1) & (found_back.ravel() == 1) & (error < FB_MAX_PX)
+    return moved, kept
+
+
+def _match_brightness(image: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """image with the mean and contrast of reference inside mask (auto-exposure, flicker)."""
+    inside = mask > 0
+    mean, std = float(image[inside].mean()), float(image[inside].std())
+    ref_mean, ref_std = float(reference[inside].mean()), float(reference[inside].std())
+    gain = ref_std / max(std, 1e-3)
+    return np.clip(image * np.float32(gain) + np.float32(ref_mean - gain * mean), 0, 255
+                   ).astype(np.uint8)
