@@ -23,8 +23,10 @@ from frontend.crypto import (
 )
 from frontend.service.scores import DEFAULT_CALIBRATION
 from preprocessing.image import MIB, PhotoLimits
+from preprocessing.video import VideoLimits
 
 _DEFAULT_PHOTO = PhotoLimits()
+_DEFAULT_VIDEO = VideoLimits()
 
 LOGGER = logging.getLogger(__name__)
 
@@ -65,6 +67,10 @@ class Settings:
         min_photo_bytes, max_photo_bytes: photo file size limits (2004).
         min_photo_side, max_photo_side, max_photo_pixels: photo pixel limits (2003).
         liveness_threshold: a liveness_file's frames pass when their mean P(real) reaches it.
+        video_liveness_threshold: a video passes when its fused liveness score reaches it.
+        min_video_bytes, max_video_bytes: video file size limits (2008).
+        max_video_seconds: longest video accepted (2008; shorter than 2 s is 2008 too).
+        max_video_side: largest video width or height (2008).
         calibration_file: the embedder's score calibration (model_repository/calibration/).
     """
 
@@ -84,7 +90,7 @@ class Settings:
     aes_iv: str = field(default="", repr=False)
     allow_legacy_iv: bool = True
     plaintext: bool = False
-    max_body_bytes: int = 64 * MIB
+    max_body_bytes: int = 80 * MIB
     max_in_flight: int = 64
     min_photo_bytes: int = _DEFAULT_PHOTO.min_bytes
     max_photo_bytes: int = _DEFAULT_PHOTO.max_bytes
@@ -92,6 +98,11 @@ class Settings:
     max_photo_side: int = _DEFAULT_PHOTO.max_side
     max_photo_pixels: int = _DEFAULT_PHOTO.max_pixels
     liveness_threshold: float = 0.5
+    video_liveness_threshold: float = 0.5
+    min_video_bytes: int = _DEFAULT_VIDEO.min_bytes
+    max_video_bytes: int = _DEFAULT_VIDEO.max_bytes
+    max_video_seconds: float = _DEFAULT_VIDEO.max_duration_s
+    max_video_side: int = _DEFAULT_VIDEO.max_side
     calibration_file: Path = DEFAULT_CALIBRATION
 
     def __post_init__(self) -> None:
@@ -105,12 +116,14 @@ class Settings:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be positive")
         if logging.getLevelName(self.log_level.upper()) == f"Level {self.log_level.upper()}":
             raise SettingsError(f"{PREFIX}LOG_LEVEL={self.log_level} is not a logging level")
-        if not 0 <= self.liveness_threshold <= 1:
-            raise SettingsError(f"{PREFIX}LIVENESS_THRESHOLD must be in [0, 1]")
+        for name in ("liveness_threshold", "video_liveness_threshold"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise SettingsError(f"{PREFIX}{name.upper()} must be in [0, 1]")
         try:
             self.photo_limits  # noqa: B018 - validates the photo limits together
+            self.video_limits  # noqa: B018
         except ValueError as error:
-            raise SettingsError(f"{PREFIX}*_PHOTO_*: {error}") from error
+            raise SettingsError(f"{PREFIX}*_PHOTO_* / *_VIDEO_*: {error}") from error
 
     @property
     def photo_limits(self) -> PhotoLimits:
@@ -118,6 +131,13 @@ class Settings:
             min_bytes=self.min_photo_bytes, max_bytes=self.max_photo_bytes,
             min_side=self.min_photo_side, max_side=self.max_photo_side,
             max_pixels=self.max_photo_pixels,
+        )
+
+    @property
+    def video_limits(self) -> VideoLimits:
+        return VideoLimits(
+            min_bytes=self.min_video_bytes, max_bytes=self.max_video_bytes,
+            max_duration_s=self.max_video_seconds, max_side=self.max_video_side,
         )
 
     def keyring(self) -> KeyRing:

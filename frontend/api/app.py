@@ -17,16 +17,18 @@ from frontend.api.handlers import (
     KEYRING,
     LIVENESS_FILE_LIMITS,
     SERVICE,
+    VIDEO_SERVICE,
     contract_handler,
 )
 from frontend.config import Settings
-from frontend.contract.fields import PHOTO_ENDPOINTS
+from frontend.contract.fields import ENDPOINTS
 from frontend.contract.openapi import build_openapi
 from frontend.inference.triton import TritonModels
 from frontend.liveness_file import LivenessFileLimits
 from frontend.service.faces import FacePipeline
 from frontend.service.photos import PhotoService
 from frontend.service.scores import ScoreCalibration
+from frontend.service.video import VideoService
 
 LOGGER = logging.getLogger(__name__)
 
@@ -50,7 +52,9 @@ async def openapi(request: web.Request) -> web.Response:
     """The OpenAPI 3.1 document of this server, with its configured limits."""
     settings = request.app[SETTINGS]
     return web.json_response(
-        build_openapi(PHOTO_ENDPOINTS, settings.photo_limits, settings.max_body_bytes)
+        build_openapi(
+            ENDPOINTS, settings.photo_limits, settings.video_limits, settings.max_body_bytes
+        )
     )
 
 
@@ -90,6 +94,9 @@ async def _triton(app: web.Application) -> AsyncIterator[None]:
     app[SERVICE] = PhotoService(
         app[PIPELINE], ScoreCalibration.from_file(settings.calibration_file),
         settings.photo_limits, executor, liveness_threshold=settings.liveness_threshold,
+    )
+    app[VIDEO_SERVICE] = VideoService(
+        app[SERVICE], settings.video_limits, threshold=settings.video_liveness_threshold
     )
     try:
         yield

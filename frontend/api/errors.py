@@ -20,6 +20,7 @@ from preprocessing.image import (
     PhotoTruncatedError,
     PhotoTypeError,
 )
+from preprocessing.video import VideoError
 
 _BY_TYPE: tuple[tuple[type[BaseException], Code], ...] = (
     (DecryptionError, Code.INVALID_ARGUMENT),
@@ -29,6 +30,7 @@ _BY_TYPE: tuple[tuple[type[BaseException], Code], ...] = (
     (PhotoTruncatedError, Code.CORRUPTED_IMAGE),
     (PhotoError, Code.INVALID_IMAGE_TYPE),
     (LivenessFileError, Code.CORRUPTED_LIVENESS_DATA),
+    (VideoError, Code.INVALID_VIDEO),
     (InferenceError, Code.SERVICE_UNAVAILABLE),
 )
 

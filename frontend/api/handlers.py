@@ -8,6 +8,7 @@ with `success_body`, which lets through exactly the fields whose presence rules 
 from __future__ import annotations
 
 import asyncio
+import base64
 import concurrent.futures
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -21,6 +22,8 @@ from frontend.contract.fields import (
     IMAGE_VERIFICATION,
     LIVENESS_IMAGE_VERIFICATION,
     MULTI_FACE_VERIFICATION,
+    SILENT_DETECTION,
+    SILENT_IMAGE_VERIFICATION,
     Endpoint,
     ParsedRequest,
     parse_request,
@@ -29,9 +32,11 @@ from frontend.contract.fields import (
 from frontend.crypto import KeyRing
 from frontend.liveness_file import LivenessFileLimits, open_sealed
 from frontend.service.photos import FaceReport, PhotoService
+from frontend.service.video import VideoLiveness, VideoService
 from preprocessing.detection import Face
 
 SERVICE = web.AppKey("photo_service", PhotoService)
+VIDEO_SERVICE = web.AppKey("video_service", VideoService)
 CPU_POOL = web.AppKey("cpu_pool", concurrent.futures.Executor)
 KEYRING = web.AppKey("keyring", KeyRing)
 LIVENESS_FILE_LIMITS = web.AppKey("liveness_file_limits", LivenessFileLimits)
@@ -125,6 +130,41 @@ async def face_quality(app: web.Application, request: ParsedRequest) -> Results:
     return {"faces": [_face_report(r) for r in reports]}, {}
 
 
+async def _liveness_results(app: web.Application, liveness: VideoLiveness) -> Results:
+    results: dict[str, Any] = {
+        "passed": liveness.passed,
+        "liveness_score": round(liveness.score, 4),
+        "liveness_status": liveness.status,
+    }
+    if liveness.passed:
+        frame, face = await app[VIDEO_SERVICE].images(liveness)
+        results |= {
+            "image_timestamp": round(liveness.video.frames[liveness.best].timestamp_s, 3),
+            "base64_image": base64.b64encode(frame).decode("ascii"),
+            "base64_face_image": base64.b64encode(face).decode("ascii"),
+        }
+    return results, {"passed": liveness.passed}
+
+
+async def silent_detection(app: web.Application, request: ParsedRequest) -> Results:
+    video = await _decrypt(app, request["encrypted_video"])
+    liveness = await app[VIDEO_SERVICE].silent_liveness(video)
+    return await _liveness_results(app, liveness)
+
+
+async def silent_image_verification(app: web.Application, request: ParsedRequest) -> Results:
+    video, photo = await asyncio.gather(
+        _decrypt(app, request["encrypted_video"]), _decrypt(app, request["encrypted_image"])
+    )
+    liveness, score = await app[VIDEO_SERVICE].liveness_and_verify(
+        video, photo, auto_rotate=request["auto_rotate"], check_quality=request["check_quality"]
+    )
+    results, flags = await _liveness_results(app, liveness)
+    if score is not None:
+        results["verification_score"] = score
+    return results, flags
+
+
 def contract_handler(
     endpoint: Endpoint, logic: Logic
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
@@ -145,4 +185,6 @@ CONTRACT_ROUTES = [
     (MULTI_FACE_VERIFICATION, multi_face_verification),
     (LIVENESS_IMAGE_VERIFICATION, liveness_image_verification),
     (FACE_QUALITY, face_quality),
+    (SILENT_DETECTION, silent_detection),
+    (SILENT_IMAGE_VERIFICATION, silent_image_verification),
 ]

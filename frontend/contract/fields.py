@@ -291,13 +291,47 @@ FACE_QUALITY = Endpoint(
     _PHOTO_CODES,
 )
 
+_VIDEO_FLAGS = (RETURN_IMAGE, RETURN_FACE_IMAGE, RETURN_STATUS)
+
+SILENT_DETECTION = Endpoint(
+    "/liveness/silent_detection/stateless",
+    "silent_detection",
+    "Silent liveness: is the person in this video real?",
+    (
+        RequestField("encrypted_video", FieldKind.ENCRYPTED, _VIDEO_HELP, required=True),
+        *_VIDEO_FLAGS,
+    ),
+    (*LIVENESS_RESULT, *IMAGE_RESULT),
+    (Code.INVALID_ARGUMENT, Code.INVALID_VIDEO, Code.LIVENESS_CHECK_FAILED),
+)
+SILENT_IMAGE_VERIFICATION = Endpoint(
+    "/identity/silent_image_verification/stateless",
+    "silent_image_verification",
+    "Silent liveness of a video, and its best face against a photo.",
+    (
+        RequestField("encrypted_video", FieldKind.ENCRYPTED, _VIDEO_HELP, required=True),
+        RequestField("encrypted_image", FieldKind.ENCRYPTED, _PHOTO_HELP, required=True),
+        AUTO_ROTATE,
+        CHECK_QUALITY,
+        *_VIDEO_FLAGS,
+    ),
+    (
+        *LIVENESS_RESULT,
+        ResponseField(**{**VERIFICATION_SCORE.__dict__, "present_when": ("passed",)}),
+        *IMAGE_RESULT,
+    ),
+    (*_PHOTO_CODES, Code.FACE_OCCLUSION, Code.INVALID_VIDEO, Code.LIVENESS_CHECK_FAILED),
+)
+
 PHOTO_ENDPOINTS = (
     IMAGE_VERIFICATION,
     MULTI_FACE_VERIFICATION,
     LIVENESS_IMAGE_VERIFICATION,
     FACE_QUALITY,
 )
-"""The endpoints this build serves (the two video endpoints come with their own issue)."""
+VIDEO_ENDPOINTS = (SILENT_DETECTION, SILENT_IMAGE_VERIFICATION)
+ENDPOINTS = (*PHOTO_ENDPOINTS, *VIDEO_ENDPOINTS)
+"""Every endpoint of CONTRACT.md section 1."""
 
 _TRUE = {"true", "1"}
 _FALSE = {"false", "0"}

@@ -11,6 +11,7 @@ from typing import Any
 from frontend.contract.codes import HTTP_ERRORS, Code
 from frontend.contract.fields import Endpoint, FieldKind, ResponseField
 from preprocessing.image import PhotoLimits
+from preprocessing.video import VideoLimits
 
 VERSION = "1.0.0"
 
@@ -111,17 +112,24 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
     }
 
 
-def _limits_text(limits: PhotoLimits, max_body_bytes: int) -> str:
+def _limits_text(photo: PhotoLimits, video: VideoLimits, max_body_bytes: int) -> str:
     return (
-        f"Photos: {', '.join(limits.formats)}; {limits.min_bytes}..{limits.max_bytes} bytes; "
-        f"{limits.min_side}..{limits.max_side} px per side and at most {limits.max_pixels} px "
-        f"(checked from the header, before decoding). Request body: at most {max_body_bytes} "
-        "bytes, with Content-Length."
+        f"Photos: {', '.join(photo.formats)}; {photo.min_bytes}..{photo.max_bytes} bytes; "
+        f"{photo.min_side}..{photo.max_side} px per side and at most {photo.max_pixels} px "
+        f"(checked from the header, before decoding). Videos: containers "
+        f"{', '.join(video.formats)}, codecs {', '.join(video.codecs)}; "
+        f"{video.min_bytes}..{video.max_bytes} bytes; {video.min_duration_s:g}.."
+        f"{video.max_duration_s:g} s; at most {video.max_side} px per side and "
+        f"{video.max_frame_rate:g} frames/s. Request body: at most {max_body_bytes} bytes, "
+        "with Content-Length."
     )
 
 
 def build_openapi(
-    endpoints: tuple[Endpoint, ...], limits: PhotoLimits, max_body_bytes: int
+    endpoints: tuple[Endpoint, ...],
+    limits: PhotoLimits,
+    video_limits: VideoLimits,
+    max_body_bytes: int,
 ) -> dict[str, Any]:
     """The OpenAPI 3.1 document of these endpoints under these limits."""
     paths: dict[str, Any] = {e.path: {"post": _operation(e)} for e in endpoints}
@@ -172,7 +180,7 @@ def build_openapi(
             "title": "facegate",
             "version": VERSION,
             "description": "Face verification and silent liveness, SenseID on-prem REST contract. "
-            + _limits_text(limits, max_body_bytes)
+            + _limits_text(limits, video_limits, max_body_bytes)
             + " Every answer carries request_id and an X-Request-Id header.",
         },
         "paths": paths,

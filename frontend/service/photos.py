@@ -147,7 +147,7 @@ class PhotoService:
         (embedded,) = await self.pipeline.embed(photo.image, [face])
         return embedded
 
-    async def _embedded_main_face(
+    async def embedded_main_face(
         self, data: bytes, *, auto_rotate: bool, check_quality: bool, name: str
     ) -> EmbeddedFace:
         photo = await self.open_photo(data, auto_rotate=auto_rotate, name=name)
@@ -158,13 +158,13 @@ class PhotoService:
     ) -> float:
         """Calibrated score of the main face of one photo against the other's."""
         a, b = await asyncio.gather(
-            self._embedded_main_face(
+            self.embedded_main_face(
                 first,
                 auto_rotate=auto_rotate,
                 check_quality=check_quality,
                 name="first_encrypted_image",
             ),
-            self._embedded_main_face(
+            self.embedded_main_face(
                 second,
                 auto_rotate=auto_rotate,
                 check_quality=check_quality,
@@ -249,7 +249,7 @@ class PhotoService:
         """
         liveness, reference = await asyncio.gather(
             self.frames_liveness(capture),
-            self._embedded_main_face(
+            self.embedded_main_face(
                 photo_data,
                 auto_rotate=auto_rotate,
                 check_quality=check_quality,

@@ -18,6 +18,7 @@ from frontend.contract.fields import (
 )
 from frontend.contract.openapi import build_openapi
 from preprocessing.image import PhotoLimits
+from preprocessing.video import VideoLimits
 
 BOTH = {"first_encrypted_image": "fg1.AAAA", "second_encrypted_image": "fg1.BBBB"}
 
@@ -78,7 +79,7 @@ def test_success_body_refuses_a_number_that_is_not_finite():
 
 def test_the_openapi_document_validates_and_states_the_limits():
     limits = PhotoLimits(max_bytes=5_000_000)
-    document = build_openapi(PHOTO_ENDPOINTS, limits, 1 << 20)
+    document = build_openapi(PHOTO_ENDPOINTS, limits, VideoLimits(), 1 << 20)
     validate(document)
     assert "5000000 bytes" in document["info"]["description"]
     for endpoint in PHOTO_ENDPOINTS:

@@ -1,0 +1,239 @@
+"""Speed of ``/liveness/silent_detection/stateless`` over real HTTP, and its stage breakdown.
+
+    .venv/bin/python -m benchmarks.video_speed [--requests-c1 10] [--requests-c8 24] [--soak 200]
+
+Two clips cut and re-encoded (H.264) from the shared live videos: 3 s at 1280x720
+(``liveportrait_source_s32``) and 10 s at 720x1280 (``liveportrait_driving_d13``). For each:
+end-to-end latency at concurrency 1, requests/s at concurrency 8, and the share of the
+service's time per stage (decode, detect, liveness, motion, quality; "rest" is HTTP, AES and
+JSON). Then a soak of consecutive requests: the server process's RSS before and after, and
+the temporary directory's entries, which must not grow. Writes
+``benchmarks/results/video_speed.{json,md}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import os
+import platform
+import resource
+import socket
+import statistics
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+from urllib.parse import urlencode
+
+import aiohttp
+import av
+from aiohttp.test_utils import TestServer
+
+from deploy.embedded_triton import (
+    DEFAULT_MODEL_REPOSITORY,
+    EmbeddedTriton,
+    EmbeddedTritonConfig,
+    TritonPorts,
+)
+from frontend.api.app import create_app
+from frontend.api.handlers import VIDEO_SERVICE
+from frontend.config import Settings
+from frontend.contract.fields import SILENT_DETECTION
+from frontend.crypto import KeyRing
+
+RESULTS = Path(__file__).resolve().parent / "results"
+KEY, IV = "k" * 32, "i" * 12
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def cut(path: Path, seconds: float) -> bytes:
+    """The first `seconds` of a video, re-encoded as H.264 MP4 at its own size and rate."""
+    buffer = io.BytesIO()
+    with av.open(str(path)) as source, av.open(buffer, "w", format="mp4") as target:
+        stream_in = source.streams.video[0]
+        rate = stream_in.average_rate or Fraction(25)
+        stream = target.add_stream("libx264", rate=rate)
+        stream.width, stream.height = stream_in.width, stream_in.height
+        stream.pix_fmt = "yuv420p"
+        for frame in source.decode(video=0):
+            if frame.time is not None and frame.time >= seconds:
+                break
+            frame.pts = None
+            for packet in stream.encode(frame.reformat(format="yuv420p")):
+                target.mux(packet)
+        for packet in stream.encode():
+            target.mux(packet)
+    return buffer.getvalue()
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def _post(session: aiohttp.ClientSession, body: bytes) -> float:
+    started = time.perf_counter()
+    async with session.post(
+        SILENT_DETECTION.path,
+        data=io.BytesIO(body),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    ) as response:
+        answer = await response.json()
+    assert answer["code"] == 1000, answer
+    return time.perf_counter() - started
+
+
+async def _load(session, body: bytes, concurrency: int, requests: int) -> dict:
+    queue = list(range(requests))
+    latencies: list[float] = []
+
+    async def worker() -> None:
+        while queue:
+            queue.pop()
+            latencies.append(await _post(session, body))
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    wall = time.perf_counter() - started
+    return {
+        "concurrency": concurrency,
+        "requests": requests,
+        "requests_per_s": round(requests / wall, 3),
+        "p50_ms": round(1000 * statistics.median(latencies), 1),
+        "max_ms": round(1000 * max(latencies), 1),
+    }
+
+
+async def _stages(app, video: bytes, repeats: int = 5) -> dict[str, float]:
+    totals: dict[str, float] = {}
+    for _ in range(repeats):
+        result = await app[VIDEO_SERVICE].silent_liveness(video)
+        for stage, seconds in result.seconds.items():
+            totals[stage] = totals.get(stage, 0.0) + seconds / repeats
+    return {k: round(1000 * v, 1) for k, v in totals.items()}
+
+
+async def _main(args: argparse.Namespace) -> dict:
+    data = args.data_dir
+    clips = {
+        "3s_1280x720": cut(data / "video/live/liveportrait_source_s32.mp4", 3.0),
+        "10s_720x1280": cut(data / "video/live/liveportrait_driving_d13.mp4", 10.0),
+    }
+    keyring = KeyRing.from_strings([KEY], IV)
+    config = EmbeddedTritonConfig(
+        model_repository=DEFAULT_MODEL_REPOSITORY,
+        ports=TritonPorts(free_port(), free_port(), free_port()),
+    )
+    results: dict = {
+        "clips": {},
+        "machine": {
+            "node": platform.node(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+        },
+    }
+    with EmbeddedTriton(config) as triton:
+        app = create_app(
+            Settings(triton_url=triton.grpc_url, aes_key=KEY, aes_iv=IV, triton_timeout_s=60)
+        )
+        server = TestServer(app, port=free_port())
+        await server.start_server()
+        try:
+            async with aiohttp.ClientSession(str(server.make_url("/"))) as session:
+                for name, video in clips.items():
+                    body = urlencode({"encrypted_video": keyring.encrypt(video)}).encode()
+                    await _post(session, body)  # warm-up
+                    c1 = await _load(session, body, 1, args.requests_c1)
+                    c8 = await _load(session, body, 8, args.requests_c8)
+                    stages = await _stages(app, video)
+                    service_ms = sum(stages.values())
+                    stages["rest (HTTP, AES, JSON)"] = round(c1["p50_ms"] - service_ms, 1)
+                    results["clips"][name] = {
+                        "bytes": len(video),
+                        "c1": c1,
+                        "c8": c8,
+                        "stages_ms_at_c1": stages,
+                    }
+                    print(json.dumps({name: results["clips"][name]}), flush=True)
+                body = urlencode(
+                    {"encrypted_video": keyring.encrypt(clips["3s_1280x720"])}
+                ).encode()
+                temp_before = sorted(os.listdir(tempfile.gettempdir()))
+                rss_before = rss_mb()
+                soak = await _load(session, body, 2, args.soak)
+                rss_after = rss_mb()
+                temp_after = sorted(os.listdir(tempfile.gettempdir()))
+                results["soak"] = {
+                    **soak,
+                    "rss_mb_before": round(rss_before, 1),
+                    "rss_mb_after": round(rss_after, 1),
+                    "max_rss_mb": round(
+                        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
+                    ),
+                    "temp_entries_added": sorted(set(temp_after) - set(temp_before)),
+                }
+                print(json.dumps({"soak": results["soak"]}), flush=True)
+        finally:
+            await server.close()
+    return results
+
+
+def _markdown(results: dict, command: str) -> str:
+    lines = [
+        "# silent_detection speed",
+        "",
+        f"Command: `{command}`; machine: "
+        f"{results['machine']}. Load generator, server and Triton share the machine.",
+        "",
+        "| clip | c1 p50 ms | c8 req/s | c8 p50 ms | stages at c1 (ms) |",
+        "|---|---|---|---|---|",
+    ]
+    for name, clip in results["clips"].items():
+        stages = ", ".join(f"{k} {v}" for k, v in clip["stages_ms_at_c1"].items())
+        lines.append(
+            f"| {name} | {clip['c1']['p50_ms']} | {clip['c8']['requests_per_s']} | "
+            f"{clip['c8']['p50_ms']} | {stages} |"
+        )
+    soak = results["soak"]
+    lines += [
+        "",
+        f"Soak: {soak['requests']} requests at concurrency 2: RSS "
+        f"{soak['rss_mb_before']} MB before, {soak['rss_mb_after']} MB after; temporary "
+        f"directory entries added: {soak['temp_entries_added'] or 'none'}.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--data-dir", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data"
+    )
+    parser.add_argument("--requests-c1", type=int, default=10)
+    parser.add_argument("--requests-c8", type=int, default=24)
+    parser.add_argument("--soak", type=int, default=200)
+    args = parser.parse_args()
+    results = asyncio.run(_main(args))
+    command = (
+        f".venv/bin/python -m benchmarks.video_speed --requests-c1 {args.requests_c1} "
+        f"--requests-c8 {args.requests_c8} --soak {args.soak}"
+    )
+    results["command"] = command
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "video_speed.json").write_text(json.dumps(results, indent=1))
+    (RESULTS / "video_speed.md").write_text(_markdown(results, command))
+
+
+if __name__ == "__main__":
+    main()
