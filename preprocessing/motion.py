@@ -24,14 +24,18 @@ For each pair of consecutive sampled frames (0.15-0.3 s apart, both with the sub
    it, in % of the face width.
 
 The evidence is the 90th percentile of these residuals over the first `window_s` seconds:
-the moments when the head moves are what tells a face from a plane. On our videos (numbers
-and command in benchmarks/motion.md) every live video measured far above every still-photo
-video synthesised from real photos; see `score` for the ramp and `benchmarks/motion.md` for
-where the cue fails (a very still person, a print whose edge or holder lies in the face box,
-and replays of a live video on a screen, which move non-rigidly inside the screen's plane:
-those are MiniFASNet's job).
+the moments when the head moves are what tells a face from a plane. On our data
+(benchmarks/motion.md, `python -m benchmarks.motion_eval`) all 15 live videos measured
+0.94-9.1, still-photo videos synthesised from 10 real photos 0.16-0.48 (20 seeds), the same
+recompressed at CRF 28 up to 0.65, and photos of live videos' frames (small faces) up to
+0.66. The score ramp (RAMP_LOW_PCT 0.5 to RAMP_HIGH_PCT 0.9, 0.5 at 0.7) lies between those.
+Where it fails: photo videos recompressed hard (CRF 35: 0.45-1.5, most score as live), a
+live person stiller than our stillest (0.94), and replays of a live video on a screen, which
+move non-rigidly inside the screen's plane (MiniFASNet's job). These numbers are on this
+module's scale, not FACTS.md's (a single pass on the bare box, unblurred): the blur, the
+widened mask and the second pass move both live and photo values.
 
-Cost: about 10 ms per frame pair on 2 cores (two tracking passes on a ~250x300 px crop).
+Cost: about 10 ms per frame pair on 2 cores (two tracking passes on a crop of about 300x380 px).
 """
 
 from __future__ import annotations
@@ -155,8 +159,9 @@ def pair_residual(frame0: np.ndarray, frame1: np.ndarray, box0: Box, box1: Box) 
     if rough is None:
         return None
     height, width_px = grey0.shape
-    back = cv2.warpPerspective(grey1, np.linalg.inv(rough), (width_px, height),
-                               flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    back = cv2.warpPerspective(grey1, rough, (width_px, height),
+                               flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                               borderMode=cv2.BORDER_REPLICATE)
     back = _match_brightness(back, grey0, mask)
     refined, kept_again = _track(grey0, back, start, REFINE_LEVELS)
     kept &= kept_again

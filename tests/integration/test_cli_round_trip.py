@@ -97,3 +97,14 @@ async def test_cli_liveness_file_written_then_sent_round_trips(api, data_dir, tm
 async def test_cli_exits_1_and_prints_the_error_answer(api, data_dir):
     status, body = await _facegate(api, "quality", str(DATA / "noface/dlib_eagle.jpg"))
     assert status == 1 and body["code"] == 4000 and body["request_id"]
+
+
+async def test_cli_silent_detect_round_trips(api, data_dir):
+    status, body = await _facegate(api, "silent-detect", str(LIVE_VIDEO), "--return-status")
+    assert status == 0 and body["passed"] is True and body["liveness_status"] == "ok"
+
+
+async def test_cli_silent_verify_round_trips(api, data_dir):
+    status, body = await _facegate(api, "silent-verify", str(LIVE_VIDEO), str(OBAMA),
+                                   "--return-status")
+    assert status == 0 and body["passed"] is True and body["verification_score"] < 0.6
