@@ -130,13 +130,16 @@ async def face_quality(app: web.Application, request: ParsedRequest) -> Results:
     return {"faces": [_face_report(r) for r in reports]}, {}
 
 
-async def _liveness_results(app: web.Application, liveness: VideoLiveness) -> Results:
+async def _liveness_results(
+    app: web.Application, request: ParsedRequest, liveness: VideoLiveness
+) -> Results:
+    """The liveness fields; the JPEGs are encoded only when the flags will let them out."""
     results: dict[str, Any] = {
         "passed": liveness.passed,
         "liveness_score": round(liveness.score, 4),
         "liveness_status": liveness.status,
     }
-    if liveness.passed:
+    if liveness.passed and (request["return_image"] or request["return_face_image"]):
         frame, face = await app[VIDEO_SERVICE].images(liveness)
         results |= {
             "image_timestamp": round(liveness.video.frames[liveness.best].timestamp_s, 3),
@@ -149,7 +152,7 @@ async def _liveness_results(app: web.Application, liveness: VideoLiveness) -> Re
 async def silent_detection(app: web.Application, request: ParsedRequest) -> Results:
     video = await _decrypt(app, request["encrypted_video"])
     liveness = await app[VIDEO_SERVICE].silent_liveness(video)
-    return await _liveness_results(app, liveness)
+    return await _liveness_results(app, request, liveness)
 
 
 async def silent_image_verification(app: web.Application, request: ParsedRequest) -> Results:
@@ -159,7 +162,7 @@ async def silent_image_verification(app: web.Application, request: ParsedRequest
     liveness, score = await app[VIDEO_SERVICE].liveness_and_verify(
         video, photo, auto_rotate=request["auto_rotate"], check_quality=request["check_quality"]
     )
-    results, flags = await _liveness_results(app, liveness)
+    results, flags = await _liveness_results(app, request, liveness)
     if score is not None:
         results["verification_score"] = score
     return results, flags
