@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import io
+import tempfile
 from fractions import Fraction
 from pathlib import Path
 
@@ -241,3 +242,13 @@ async def test_silent_verification_of_a_spoof_has_no_score(api, data_dir):
 async def test_silent_verification_reports_a_photo_without_a_face(api, data_dir):
     answer = await _verify(api, GOOD.read_bytes(), (DATA / "noface/dlib_eagle.jpg").read_bytes())
     _assert_error(answer, Code.DETECTION_FAILED)
+
+
+async def test_no_temporary_file_survives_video_and_photo_requests(api, data_dir):
+    temp = Path(tempfile.gettempdir())
+    before = set(temp.iterdir())
+    for _ in range(3):
+        await _detect(api, GOOD.read_bytes(), return_image=True, return_face_image=True)
+        await _detect(api, SHORT_CLIP.read_bytes())
+        await _verify(api, GOOD.read_bytes(), OTHER_PEOPLE[0].read_bytes())
+    assert set(temp.iterdir()) - before == set()
