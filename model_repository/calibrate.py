@@ -51,6 +51,7 @@ import onnxruntime as ort
 
 from frontend.service.faces import face_chips, nearest_to_centre
 from model_repository.specs import FACE_DETECTOR, FACE_EMBEDDER
+from model_repository.weights import sha256_of
 from preprocessing.detection import DEFAULT_SCORE_THRESHOLD, faces_from_detections, letterbox
 
 LOGGER = logging.getLogger(__name__)
@@ -94,14 +95,6 @@ class Dataset:
     identities: list[str]
     descriptors: np.ndarray
     missed: list[str]
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def model_hashes() -> dict[str, str]:
