@@ -20,7 +20,7 @@ from frontend.api.handlers import (
     VIDEO_SERVICE,
     contract_handler,
 )
-from frontend.config import Settings
+from frontend.config import Settings, SettingsError
 from frontend.contract.fields import ENDPOINTS
 from frontend.contract.openapi import build_openapi
 from frontend.inference.triton import TritonModels
@@ -35,6 +35,7 @@ LOGGER = logging.getLogger(__name__)
 SETTINGS = web.AppKey("settings", Settings)
 MODELS = web.AppKey("models", TritonModels)
 PIPELINE = web.AppKey("pipeline", FacePipeline)
+CALIBRATION = web.AppKey("calibration", ScoreCalibration)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -92,7 +93,7 @@ async def _triton(app: web.Application) -> AsyncIterator[None]:
     app[CPU_POOL] = executor
     app[PIPELINE] = FacePipeline(models, executor)
     app[SERVICE] = PhotoService(
-        app[PIPELINE], ScoreCalibration.from_file(settings.calibration_file),
+        app[PIPELINE], app[CALIBRATION],
         settings.photo_limits, executor, liveness_threshold=settings.liveness_threshold,
     )
     app[VIDEO_SERVICE] = VideoService(
@@ -111,7 +112,7 @@ def create_app(settings: Settings) -> web.Application:
     """The server: routes, middleware and the Triton connection under these settings.
 
     Raises:
-        SettingsError: the AES keys are missing or malformed.
+        SettingsError: the AES keys are missing or malformed, or the calibration unusable.
     """
     app = web.Application(
         client_max_size=settings.max_body_bytes,
@@ -123,6 +124,10 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[KEYRING] = settings.keyring()
+    try:
+        app[CALIBRATION] = ScoreCalibration.from_file(settings.calibration_file)
+    except ValueError as error:
+        raise SettingsError(f"FACEGATE_CALIBRATION_FILE: {error}") from error
     app[LIVENESS_FILE_LIMITS] = LivenessFileLimits()
     app.add_routes(ROUTES)
     app.cleanup_ctx.append(_triton)

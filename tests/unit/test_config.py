@@ -6,6 +6,7 @@ import logging
 
 import pytest
 
+from frontend.api.app import create_app
 from frontend.config import Settings, SettingsError
 
 
@@ -40,3 +41,15 @@ def test_settings_warn_about_an_unknown_facegate_variable(caplog):
     with caplog.at_level(logging.WARNING):
         Settings.from_env({"FACEGATE_PROT": "3000"})
     assert "ignoring FACEGATE_PROT: not a facegate setting" in caplog.text
+
+
+def test_the_server_refuses_to_start_with_an_unusable_calibration(tmp_path):
+    broken = tmp_path / "calibration.json"
+    broken.write_text("{}")
+    with pytest.raises(SettingsError, match="FACEGATE_CALIBRATION_FILE"):
+        create_app(Settings(plaintext=True, calibration_file=broken))
+
+
+def test_the_server_refuses_to_start_without_an_aes_key():
+    with pytest.raises(SettingsError, match="FACEGATE_AES_KEY"):
+        create_app(Settings())
