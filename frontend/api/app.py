@@ -11,6 +11,7 @@ from aiohttp import web
 
 from deploy.embedded_triton import EmbeddedTriton, EmbeddedTritonConfig, TritonPorts
 from frontend.api import middleware
+from frontend.api.metrics import METRICS, Metrics
 from frontend.api.handlers import (
     CONTRACT_ROUTES,
     CPU_POOL,
@@ -85,7 +86,9 @@ async def _triton(app: web.Application) -> AsyncIterator[None]:
         )
         await asyncio.to_thread(embedded.start)
         url = embedded.grpc_url
-    models = TritonModels(url, timeout_s=settings.triton_timeout_s)
+    models = TritonModels(
+        url, timeout_s=settings.triton_timeout_s, observer=app[METRICS].observe_model_call
+    )
     executor = concurrent.futures.ThreadPoolExecutor(
         max_workers=settings.cpu_workers, thread_name_prefix="facegate-cpu"
     )
@@ -95,6 +98,7 @@ async def _triton(app: web.Application) -> AsyncIterator[None]:
     app[SERVICE] = PhotoService(
         app[PIPELINE], app[CALIBRATION],
         settings.photo_limits, executor, liveness_threshold=settings.liveness_threshold,
+        observe_stage=app[METRICS].observe_stage,
     )
     app[VIDEO_SERVICE] = VideoService(
         app[SERVICE], settings.video_limits, threshold=settings.video_liveness_threshold
@@ -114,15 +118,19 @@ def create_app(settings: Settings) -> web.Application:
     Raises:
         SettingsError: the AES keys are missing or malformed, or the calibration unusable.
     """
+    metrics = Metrics()
     app = web.Application(
         client_max_size=settings.max_body_bytes,
         middlewares=[
             middleware.request_ids,
+            metrics.middleware(),
             middleware.errors,
             middleware.admission(settings.max_body_bytes, settings.max_in_flight),
         ],
     )
     app[SETTINGS] = settings
+    app[METRICS] = metrics
+    app.router.add_get("/metrics", metrics.handler)
     app[KEYRING] = settings.keyring()
     try:
         app[CALIBRATION] = ScoreCalibration.from_file(settings.calibration_file)

@@ -10,13 +10,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import concurrent.futures
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from aiohttp import web
 
 from frontend.api.body import read_fields
+from frontend.api.metrics import CODE, METRICS
 from frontend.api.middleware import request_id_of
+from frontend.contract.codes import Code
 from frontend.contract.fields import (
     FACE_QUALITY,
     IMAGE_VERIFICATION,
@@ -51,7 +54,10 @@ async def _cpu(app: web.Application, function: Callable[..., T], *args: Any) -> 
 
 
 async def _decrypt(app: web.Application, text: str) -> bytes:
-    return await _cpu(app, app[KEYRING].decrypt, text)
+    started = time.perf_counter()
+    plain = await _cpu(app, app[KEYRING].decrypt, text)
+    app[METRICS].observe_stage("decrypt", time.perf_counter() - started)
+    return plain
 
 
 def rect(face: Face) -> dict[str, int]:
@@ -134,6 +140,8 @@ async def _liveness_results(
     app: web.Application, request: ParsedRequest, liveness: VideoLiveness
 ) -> Results:
     """The liveness fields; the JPEGs are encoded only when the flags will let them out."""
+    for stage, seconds in liveness.seconds.items():
+        app[METRICS].observe_stage(f"video_{stage}", seconds)
     results: dict[str, Any] = {
         "passed": liveness.passed,
         "liveness_score": round(liveness.score, 4),
@@ -177,6 +185,7 @@ def contract_handler(
         parsed = parse_request(endpoint, await read_fields(request))
         results, result_flags = await logic(request.app, parsed)
         flags = {k: v for k, v in parsed.values.items() if isinstance(v, bool)} | result_flags
+        request[CODE] = Code.OK.info.code
         return web.json_response(success_body(endpoint, results, flags, request_id_of(request)))
 
     handler.__name__ = endpoint.operation_id

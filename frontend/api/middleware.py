@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import hdrs, web
 
 from frontend.api.errors import code_for
+from frontend.api.metrics import CODE, METRICS
 from frontend.contract.codes import Code, ContractError
 from frontend.contract.fields import error_body
 
@@ -54,6 +55,8 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return _error_response(request, error.code)
     except Exception as error:  # noqa: BLE001 - the one place every failure is answered
         code = code_for(error)
+        if code not in (Code.INTERNAL_ERROR, Code.SERVICE_UNAVAILABLE) and METRICS in request.app:
+            request.app[METRICS].input_failures.labels(type(error).__name__).inc()
         if code is Code.INTERNAL_ERROR:
             LOGGER.exception("%s %s: internal error", request_id_of(request), request.path)
         else:
@@ -64,6 +67,7 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 def _error_response(request: web.Request, code: Code, headers=None) -> web.Response:
+    request[CODE] = code.info.code
     response = web.json_response(
         error_body(code, request_id_of(request)), status=code.info.http_status
     )

@@ -9,7 +9,8 @@ reached, raises `InferenceError`: the server is at fault, not the client's input
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import tritonclient.grpc.aio as grpcclient
@@ -39,9 +40,16 @@ class TritonModels:
         timeout_s: deadline of each model call.
     """
 
-    def __init__(self, url: str, *, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout_s: float = 10.0,
+        observer: Callable[[str, float, bool], None] | None = None,
+    ) -> None:
         self.url = url
         self.timeout_s = timeout_s
+        self.observer = observer
         self._client = grpcclient.InferenceServerClient(url, channel_args=_CHANNEL_ARGS)
 
     async def close(self) -> None:
@@ -75,13 +83,20 @@ class TritonModels:
             infer_input.set_data_from_numpy(array)
             request.append(infer_input)
         outputs = [grpcclient.InferRequestedOutput(t.name) for t in spec.outputs]
+        started = time.perf_counter()
         try:
             result = await self._client.infer(
                 spec.name, request, outputs=outputs, client_timeout=self.timeout_s
             )
         except InferenceServerException as error:
+            self._observe(spec.name, started, ok=False)
             raise InferenceError(f"{spec.name}: {error.message()}") from error
+        self._observe(spec.name, started, ok=True)
         return {t.name: result.as_numpy(t.name) for t in spec.outputs}
+
+    def _observe(self, model: str, started: float, *, ok: bool) -> None:
+        if self.observer is not None:
+            self.observer(model, time.perf_counter() - started, ok)
 
     async def detect(self, images: np.ndarray) -> np.ndarray:
         """[N, 640, 640, 3] uint8 BGR letterboxed images -> [N, 8400, 15] decoded anchors."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -76,6 +77,7 @@ class PhotoService:
     limits: what a photo may be.
     executor: where decoding, quality measures and crops run.
     liveness_threshold: mean P(real) a liveness_file's frames must reach.
+    observe_stage: called with a stage's name and its seconds (metrics).
     """
 
     def __init__(
@@ -86,12 +88,14 @@ class PhotoService:
         executor: concurrent.futures.Executor | None = None,
         *,
         liveness_threshold: float = 0.5,
+        observe_stage: Callable[[str, float], None] = lambda stage, seconds: None,
     ) -> None:
         self.pipeline = pipeline
         self.calibration = calibration
         self.limits = limits
         self.executor = executor
         self.liveness_threshold = liveness_threshold
+        self.observe_stage = observe_stage
 
     async def _run(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -107,7 +111,11 @@ class PhotoService:
             PhotoError: the photo breaks a limit or does not decode.
             ContractError(4000): no face, upright or (with ``auto_rotate``) turned.
         """
-        image = await self._run(decode_photo, data, self.limits, honour_exif=auto_rotate)
+        started = time.perf_counter()
+        try:
+            image = await self._run(decode_photo, data, self.limits, honour_exif=auto_rotate)
+        finally:
+            self.observe_stage("decode", time.perf_counter() - started)
         if not auto_rotate:
             faces = await self.pipeline.detect(image)
             if faces:
