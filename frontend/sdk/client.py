@@ -23,18 +23,20 @@ from dataclasses import dataclass
 from email.message import Message
 from typing import Any
 
+from frontend.contract.codes import Code
+from frontend.contract.fields import (
+    FACE_QUALITY,
+    IMAGE_VERIFICATION,
+    LIVENESS_IMAGE_VERIFICATION,
+    MULTI_FACE_VERIFICATION,
+    SILENT_DETECTION,
+    SILENT_IMAGE_VERIFICATION,
+)
 from frontend.crypto import KeyRing
 
 DEFAULT_URL = "http://127.0.0.1:3000"
 USER_AGENT = "facegate-python/0.1.0"
-OK_CODE = 1000
-
-IMAGE_VERIFICATION = "/identity/image_verification/stateless"
-MULTI_FACE_VERIFICATION = "/identity/multi_face_verification/stateless"
-LIVENESS_IMAGE_VERIFICATION = "/identity/liveness_image_verification/stateless"
-SILENT_IMAGE_VERIFICATION = "/identity/silent_image_verification/stateless"
-SILENT_DETECTION = "/liveness/silent_detection/stateless"
-FACE_QUALITY = "/quality/face_quality/stateless"
+OK_CODE = Code.OK.info.code
 
 LIVENESS_FILE_NAME = "liveness_file.bin"
 
@@ -108,7 +110,7 @@ class FacegateClient:
         self, first: bytes, second: bytes, *, auto_rotate: bool = False, check_quality: bool = False
     ) -> ApiResponse:
         """Compare the main face of two photos (``verification_score``)."""
-        return self._post_form(IMAGE_VERIFICATION, {
+        return self._post_form(IMAGE_VERIFICATION.path, {
             "first_encrypted_image": self._seal(first),
             "second_encrypted_image": self._seal(second),
             "auto_rotate": _flag(auto_rotate),
@@ -119,7 +121,7 @@ class FacegateClient:
         self, first: bytes, second: bytes, *, auto_rotate: bool = False
     ) -> ApiResponse:
         """Score every face of one photo against every face of the other (``scores``)."""
-        return self._post_form(MULTI_FACE_VERIFICATION, {
+        return self._post_form(MULTI_FACE_VERIFICATION.path, {
             "first_encrypted_image": self._seal(first),
             "second_encrypted_image": self._seal(second),
             "auto_rotate": _flag(auto_rotate),
@@ -140,7 +142,7 @@ class FacegateClient:
             image: the photo, encrypted here.
         """
         return self._post_multipart(
-            LIVENESS_IMAGE_VERIFICATION,
+            LIVENESS_IMAGE_VERIFICATION.path,
             {
                 "encrypted_image": self._seal(image),
                 "auto_rotate": _flag(auto_rotate),
@@ -151,7 +153,7 @@ class FacegateClient:
 
     def face_quality(self, image: bytes) -> ApiResponse:
         """Describe every face of a photo: rect, landmarks and quality (``faces``)."""
-        return self._post_form(FACE_QUALITY, {"encrypted_image": self._seal(image)})
+        return self._post_form(FACE_QUALITY.path, {"encrypted_image": self._seal(image)})
 
     def silent_detection(
         self,
@@ -162,7 +164,7 @@ class FacegateClient:
         return_status: bool = False,
     ) -> ApiResponse:
         """Run silent liveness on a video (``passed``, ``liveness_score``)."""
-        return self._post_form(SILENT_DETECTION, {
+        return self._post_form(SILENT_DETECTION.path, {
             "encrypted_video": self._seal(video),
             "return_image": _flag(return_image),
             "return_face_image": _flag(return_face_image),
@@ -181,7 +183,7 @@ class FacegateClient:
         return_status: bool = False,
     ) -> ApiResponse:
         """Run silent liveness on a video and compare its face with a photo."""
-        return self._post_form(SILENT_IMAGE_VERIFICATION, {
+        return self._post_form(SILENT_IMAGE_VERIFICATION.path, {
             "encrypted_video": self._seal(video),
             "encrypted_image": self._seal(image),
             "auto_rotate": _flag(auto_rotate),
