@@ -6,9 +6,7 @@ import concurrent.futures
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 
 from deploy.embedded_triton import (
     DEFAULT_MODEL_REPOSITORY,
@@ -16,13 +14,12 @@ from deploy.embedded_triton import (
     EmbeddedTritonConfig,
     TritonPorts,
 )
-from frontend.api.app import create_app
 from frontend.config import Settings
 from frontend.crypto import KeyRing
 from frontend.inference.triton import TritonModels
 from frontend.service.faces import FacePipeline
 from tests.conftest import free_port
-from tests.integration.http import Api
+from tests.integration.http import Api, serving
 
 EMBEDDED_REPOSITORY = DEFAULT_MODEL_REPOSITORY
 
@@ -85,11 +82,5 @@ def server_settings(triton: EmbeddedTriton) -> Settings:
 
 @pytest.fixture(scope="session")
 async def api(server_settings: Settings, keyring: KeyRing) -> AsyncIterator[Api]:
-    app = create_app(server_settings)
-    server = TestServer(app, port=free_port())
-    await server.start_server()
-    async with aiohttp.ClientSession(str(server.make_url("/"))) as session:
-        api = Api(session, keyring, app)
-        api.openapi = await (await session.get("/openapi.json")).json()
+    async with serving(server_settings, keyring) as api:
         yield api
-    await server.close()

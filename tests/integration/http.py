@@ -5,8 +5,10 @@ request-id rule, so each test that sends a request also checks the contract's sh
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -14,8 +16,12 @@ from urllib.parse import urlencode
 import aiohttp
 import jsonschema
 from aiohttp import web
+from aiohttp.test_utils import TestServer
 
+from frontend.api.app import create_app
+from frontend.config import Settings
 from frontend.crypto import KeyRing
+from tests.conftest import free_port
 
 
 @dataclass
@@ -95,3 +101,18 @@ class Api:
         if "$ref" in response:
             response = components[response["$ref"].rsplit("/", 1)[-1]]
         return response["content"]["application/json"]["schema"]
+
+
+@contextlib.asynccontextmanager
+async def serving(settings: Settings, keyring: KeyRing) -> AsyncIterator[Api]:
+    """The facegate app under these settings on a free port, and an `Api` talking to it."""
+    app = create_app(settings)
+    server = TestServer(app, port=free_port())
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession(str(server.make_url("/"))) as session:
+            api = Api(session, keyring, app)
+            api.openapi = await (await session.get("/openapi.json")).json()
+            yield api
+    finally:
+        await server.close()

@@ -13,14 +13,11 @@ import struct
 import zlib
 from dataclasses import replace
 
-import aiohttp
 import cv2
 import numpy as np
 import pytest
-from aiohttp.test_utils import TestServer
 from PIL import Image
 
-from frontend.api.app import create_app
 from frontend.api.handlers import SERVICE
 from frontend.contract.codes import Code
 from frontend.contract.fields import (
@@ -32,7 +29,7 @@ from frontend.crypto import KeyRing
 from frontend.liveness_file import CapturedFrame, LivenessCapture, capture_from_images, pack, seal
 from tests.conftest import DATA, free_port
 from tests.integration.conftest import TEST_MAX_BODY_BYTES
-from tests.integration.http import Api
+from tests.integration.http import Api, serving
 
 FACE = DATA / "faces/Barack_Obama/facerec_obama.jpg"
 EDGE = DATA / "edge"
@@ -373,34 +370,19 @@ async def test_an_internal_fault_is_500_with_a_request_id_and_the_server_keeps_s
 async def test_overload_is_refused_at_once_with_503_and_retry_after(
     server_settings, keyring, data_dir
 ):
-    app = create_app(replace(server_settings, max_in_flight=1))
-    server = TestServer(app, port=free_port())
-    await server.start_server()
-    try:
-        async with aiohttp.ClientSession(str(server.make_url("/"))) as session:
-            api = Api(session, keyring, app)
-            api.openapi = await (await session.get("/openapi.json")).json()
-            answers = await asyncio.gather(*(_quality(api, FACE.read_bytes()) for _ in range(8)))
-            refused = [a for a in answers if a.status == 503]
-            assert refused and any(a.code == 1000 for a in answers)
-            for answer in refused:
-                _assert_error(answer, Code.SERVICE_UNAVAILABLE)
-                assert answer.headers["Retry-After"] == "1"
-            await _still_serving(api)
-    finally:
-        await server.close()
+    async with serving(replace(server_settings, max_in_flight=1), keyring) as api:
+        answers = await asyncio.gather(*(_quality(api, FACE.read_bytes()) for _ in range(8)))
+        refused = [a for a in answers if a.status == 503]
+        assert refused and any(a.code == 1000 for a in answers)
+        for answer in refused:
+            _assert_error(answer, Code.SERVICE_UNAVAILABLE)
+            assert answer.headers["Retry-After"] == "1"
+        await _still_serving(api)
 
 
 async def test_unreachable_models_are_503_not_a_hang(server_settings, keyring, data_dir):
-    app = create_app(
-        replace(server_settings, triton_url=f"127.0.0.1:{free_port()}", triton_timeout_s=2)
+    unreachable = replace(
+        server_settings, triton_url=f"127.0.0.1:{free_port()}", triton_timeout_s=2
     )
-    server = TestServer(app, port=free_port())
-    await server.start_server()
-    try:
-        async with aiohttp.ClientSession(str(server.make_url("/"))) as session:
-            api = Api(session, keyring, app)
-            api.openapi = await (await session.get("/openapi.json")).json()
-            _assert_error(await _quality(api, FACE.read_bytes()), Code.SERVICE_UNAVAILABLE)
-    finally:
-        await server.close()
+    async with serving(unreachable, keyring) as api:
+        _assert_error(await _quality(api, FACE.read_bytes()), Code.SERVICE_UNAVAILABLE)
