@@ -11,7 +11,6 @@ from aiohttp import web
 
 from deploy.embedded_triton import EmbeddedTriton, EmbeddedTritonConfig, TritonPorts
 from frontend.api import middleware
-from frontend.api.metrics import METRICS, Metrics
 from frontend.api.handlers import (
     CONTRACT_ROUTES,
     CPU_POOL,
@@ -21,6 +20,7 @@ from frontend.api.handlers import (
     VIDEO_SERVICE,
     contract_handler,
 )
+from frontend.api.metrics import METRICS, Metrics
 from frontend.config import Settings, SettingsError
 from frontend.contract.fields import ENDPOINTS
 from frontend.contract.openapi import build_openapi

@@ -33,9 +33,10 @@ from frontend.contract.fields import (
     success_body,
 )
 from frontend.crypto import KeyRing
+from frontend.executor import run_cpu
 from frontend.liveness_file import LivenessFileLimits, open_sealed
 from frontend.service.photos import FaceReport, PhotoService
-from frontend.service.video import VideoLiveness, VideoService
+from frontend.service.video import BestFrame, VideoLiveness, VideoService
 from preprocessing.detection import Face
 
 SERVICE = web.AppKey("photo_service", PhotoService)
@@ -50,7 +51,7 @@ Logic = Callable[[web.Application, ParsedRequest], Awaitable[Results]]
 
 
 async def _cpu(app: web.Application, function: Callable[..., T], *args: Any) -> T:
-    return await asyncio.get_running_loop().run_in_executor(app[CPU_POOL], function, *args)
+    return await run_cpu(app[CPU_POOL], function, *args)
 
 
 async def _decrypt(app: web.Application, text: str) -> bytes:
@@ -137,9 +138,13 @@ async def face_quality(app: web.Application, request: ParsedRequest) -> Results:
 
 
 async def _liveness_results(
-    app: web.Application, request: ParsedRequest, liveness: VideoLiveness
+    app: web.Application,
+    request: ParsedRequest,
+    liveness: VideoLiveness,
+    best: BestFrame | None = None,
 ) -> Results:
-    """The liveness fields; the JPEGs are encoded only when the flags will let them out."""
+    """The liveness fields; the best frame is chosen and encoded only when the flags will
+    let the images out."""
     for stage, seconds in liveness.seconds.items():
         app[METRICS].observe_stage(f"video_{stage}", seconds)
     results: dict[str, Any] = {
@@ -148,9 +153,11 @@ async def _liveness_results(
         "liveness_status": liveness.status,
     }
     if liveness.passed and (request["return_image"] or request["return_face_image"]):
-        frame, face = await app[VIDEO_SERVICE].images(liveness)
+        service = app[VIDEO_SERVICE]
+        best = best or await service.best_frame(liveness)
+        frame, face = await service.images(best)
         results |= {
-            "image_timestamp": round(liveness.video.frames[liveness.best].timestamp_s, 3),
+            "image_timestamp": round(best.timestamp_s, 3),
             "base64_image": base64.b64encode(frame).decode("ascii"),
             "base64_face_image": base64.b64encode(face).decode("ascii"),
         }
@@ -167,10 +174,10 @@ async def silent_image_verification(app: web.Application, request: ParsedRequest
     video, photo = await asyncio.gather(
         _decrypt(app, request["encrypted_video"]), _decrypt(app, request["encrypted_image"])
     )
-    liveness, score = await app[VIDEO_SERVICE].liveness_and_verify(
+    liveness, best, score = await app[VIDEO_SERVICE].liveness_and_verify(
         video, photo, auto_rotate=request["auto_rotate"], check_quality=request["check_quality"]
     )
-    results, flags = await _liveness_results(app, request, liveness)
+    results, flags = await _liveness_results(app, request, liveness, best)
     if score is not None:
         results["verification_score"] = score
     return results, flags

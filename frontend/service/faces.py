@@ -6,12 +6,12 @@ Concurrent callers each send their own request, and Triton's dynamic batcher mer
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 from dataclasses import dataclass
 
 import numpy as np
 
+from frontend.executor import run_cpu
 from frontend.inference.triton import TritonModels
 from preprocessing.alignment import align_chip
 from preprocessing.detection import (
@@ -72,7 +72,7 @@ class FacePipeline:
         self.mirror = mirror
 
     async def _run(self, function, *args):
-        return await asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
+        return await run_cpu(self.executor, function, *args)
 
     async def detect(self, image_bgr: np.ndarray) -> list[Face]:
         """All faces in a photo, highest score first."""

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from frontend.contract.codes import Code, ContractError
+from frontend.executor import run_cpu
 from frontend.liveness_file import LivenessCapture, LivenessFileError
 from frontend.service.faces import EmbeddedFace, FacePipeline, nearest_to_centre
 from frontend.service.scores import ScoreCalibration
@@ -98,8 +99,7 @@ class PhotoService:
         self.observe_stage = observe_stage
 
     async def _run(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, lambda: function(*args, **kwargs))
+        return await run_cpu(self.executor, function, *args, **kwargs)
 
     async def open_photo(self, data: bytes, *, auto_rotate: bool, name: str) -> Photo:
         """Decode a photo and find its faces.

@@ -19,7 +19,8 @@ The way through (each step a function; CPU work in the executor, models through 
 6. fuse (`fuse`): the smaller of the two, so each cue can veto;
 7. decide: no usable face in any frame is ``4007``; visible under 2 s is ``short_time``; otherwise
    ``ok`` when the score reaches the threshold, ``hack`` below it;
-8. best frame: among the subject's frames, the highest `preprocessing.quality` score.
+8. best frame (only for a passed video, when a photo or the images need it): among the
+   subject's frames, the highest `preprocessing.quality` score.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import cv2
 import numpy as np
 
 from frontend.contract.codes import Code, ContractError
+from frontend.executor import run_cpu
 from frontend.service.photos import PhotoService
 from preprocessing.alignment import liveness_crops
 from preprocessing.detection import Face
@@ -80,10 +82,9 @@ class VideoLiveness:
         p_real: mean MiniFASNet P(real) over the subject's crops.
         motion: the planarity evidence.
         face_seconds: how long the subject was visible in the analysed window.
-        best: index of the best frame in ``video.frames``.
         video: the decoded video (the picked frames).
         subject: the subject's track.
-        seconds: wall time of each stage (decode, detect, liveness, motion, quality).
+        seconds: wall time of each stage (decode, detect, liveness, motion).
     """
 
     passed: bool
@@ -92,18 +93,18 @@ class VideoLiveness:
     p_real: float
     motion: MotionEvidence
     face_seconds: float
-    best: int
     video: Video
     subject: Track
     seconds: dict[str, float] = field(default_factory=dict)
 
-    @property
-    def best_face(self) -> Face:
-        return self.subject.faces[self.best]
 
-    @property
-    def best_image(self) -> np.ndarray:
-        return self.video.frames[self.best].image
+@dataclass(frozen=True)
+class BestFrame:
+    """The subject's frame chosen for comparison and for the returned images."""
+
+    timestamp_s: float
+    image: np.ndarray
+    face: Face
 
 
 def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
@@ -198,8 +199,7 @@ class VideoService:
         self.threshold = threshold
 
     async def _run(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.photos.executor, lambda: function(*args, **kwargs))
+        return await run_cpu(self.photos.executor, function, *args, **kwargs)
 
     async def silent_liveness(self, data: bytes) -> VideoLiveness:
         """Decide whether the video shows a live person.
@@ -254,11 +254,6 @@ class VideoService:
             ],
         )
         lap("motion")
-        qualities = await self._run(
-            lambda: [measure(video.frames[i].image, subject.faces[i]).score for i in frames]
-        )
-        best = frames[int(np.argmax(qualities))]
-        lap("quality")
         face_seconds = visible_seconds(video, subject)
         score = float(np.clip(fuse(p_mean, motion), 0.0, 1.0))
         if face_seconds < MIN_FACE_SECONDS:
@@ -272,16 +267,27 @@ class VideoService:
             p_real=p_mean,
             motion=motion,
             face_seconds=face_seconds,
-            best=best,
             video=video,
             subject=subject,
             seconds=seconds,
         )
 
+    async def best_frame(self, liveness: VideoLiveness) -> BestFrame:
+        """The subject's frame with the highest quality score. Only a passed video needs one
+        (for comparison or the returned images), so it is not chosen during the decision."""
+        indices = sorted(liveness.subject.faces)
+        frames, faces = liveness.video.frames, liveness.subject.faces
+        scores = await self._run(
+            lambda: [measure(frames[i].image, faces[i]).score for i in indices]
+        )
+        best = indices[int(np.argmax(scores))]
+        return BestFrame(frames[best].timestamp_s, frames[best].image, faces[best])
+
     async def liveness_and_verify(
         self, video: bytes, photo: bytes, *, auto_rotate: bool, check_quality: bool
-    ) -> tuple[VideoLiveness, float | None]:
-        """Liveness of the video and, when it passed, its best face against the photo's.
+    ) -> tuple[VideoLiveness, BestFrame | None, float | None]:
+        """Liveness of the video and, when it passed, its best frame and that frame's face
+        against the photo's.
 
         The photo is checked either way: a bad photo is its own error even for a spoof.
         """
@@ -295,15 +301,13 @@ class VideoService:
             ),
         )
         if not liveness.passed:
-            return liveness, None
-        (frame_face,) = await self.pipeline.embed(liveness.best_image, [liveness.best_face])
-        return liveness, self.photos.score(frame_face.descriptor, reference.descriptor)
+            return liveness, None, None
+        best = await self.best_frame(liveness)
+        (frame_face,) = await self.pipeline.embed(best.image, [best.face])
+        return liveness, best, self.photos.score(frame_face.descriptor, reference.descriptor)
 
-    async def images(self, liveness: VideoLiveness) -> tuple[bytes, bytes]:
+    async def images(self, best: BestFrame) -> tuple[bytes, bytes]:
         """The best frame and its face crop, as JPEG."""
         return await self._run(
-            lambda: (
-                encode_jpeg(liveness.best_image),
-                encode_jpeg(face_crop(liveness.best_image, liveness.best_face)),
-            )
+            lambda: (encode_jpeg(best.image), encode_jpeg(face_crop(best.image, best.face)))
         )
