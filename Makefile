@@ -2,7 +2,7 @@
 #   make serve   build the models if missing, start the embedded Triton and the server (port 3000)
 #   make test    the whole test suite (unit + integration against the real tritonserver)
 #   make models  build model_repository/ from the pinned weights
-#   make bench   benchmarks (see benchmarks/README.md)
+#   make bench   load benchmark, baselines, model sweeps (see benchmarks/README.md)
 
 PYTHON ?= python3
 VENV := .venv
@@ -38,8 +38,11 @@ serve: $(MODELS)
 test: $(MODELS)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# wrk (the load generator) is Debian's package: installed here when missing (needs root).
 bench: $(MODELS)
-	$(PY) -m benchmarks.models
+	$(PY) -m pip install --quiet -e '.[test,bench]'
+	command -v wrk >/dev/null || (apt-get install -y wrk || (apt-get update && apt-get install -y wrk))
+	$(PY) -m benchmarks.load
 
 clean-models:
 	rm -rf model_repository/embedded model_repository/native/*/1

@@ -94,7 +94,7 @@ async def _triton(app: web.Application) -> AsyncIterator[None]:
     )
     app[MODELS] = models
     app[CPU_POOL] = executor
-    app[PIPELINE] = FacePipeline(models, executor)
+    app[PIPELINE] = FacePipeline(models, executor, observe_stage=app[METRICS].observe_stage)
     app[SERVICE] = PhotoService(
         app[PIPELINE], app[CALIBRATION],
         settings.photo_limits, executor, liveness_threshold=settings.liveness_threshold,

@@ -227,10 +227,12 @@ class PhotoService:
         ]
         if not seen:
             raise ContractError(Code.LIVENESS_CHECK_FAILED, "no face in any liveness frame")
+        started = time.perf_counter()
         crops = await self._run(lambda: [liveness_crops(image, face) for image, face in seen])
         p_real = await self.pipeline.models.liveness(
             np.stack([c[0] for c in crops]), np.stack([c[1] for c in crops])
         )
+        self.observe_stage("liveness", time.perf_counter() - started)
         scores = [float(p) for p in np.asarray(p_real).reshape(-1)]
         qualities = await self._run(lambda: [measure(image, face).score for image, face in seen])
         best = seen[int(np.argmax(qualities))]

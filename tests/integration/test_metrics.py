@@ -59,6 +59,7 @@ async def test_requests_codes_stages_and_model_calls_are_counted(api, triton, da
     assert moved("facegate_stage_duration_seconds_count", stage="decrypt") == 5
     assert moved("facegate_stage_duration_seconds_count", stage="decode") == 4
     assert moved("facegate_stage_duration_seconds_count", stage="video_motion") == 1
+    assert moved("facegate_stage_duration_seconds_count", stage="detect") >= 3
     calls = moved("facegate_triton_request_duration_seconds_count", model="face_detector")
     assert calls >= 3 + 3  # three photos, and at least three video frames
     assert _value(after, "facegate_requests_in_flight") == 1  # the scrape itself

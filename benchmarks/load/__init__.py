@@ -1,0 +1,1 @@
+"""The HTTP load benchmark (`make bench`): wrk against facegate and its baselines."""

@@ -1,0 +1,165 @@
+"""The servers under test, each a separate process started the way an operator starts it, and
+what can be read off them between load steps: CPU time of their processes, Prometheus counters.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+KEY, IV = "dcbbad6765e14139a07d34b92292a672", "df25d188a061"  # the manual's sample pair
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    """Every descendant (a child started by any thread of the process counts)."""
+    kids = []
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            kids += [int(x) for x in children.read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return kids + [grand for kid in kids for grand in _children(kid)]
+
+
+def _name(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except FileNotFoundError:
+        return ""
+
+
+@dataclass
+class Server:
+    """A server process on `port`; `triton_metrics` is set when it runs an embedded Triton."""
+
+    name: str
+    process: subprocess.Popen
+    port: int
+    triton_metrics: str | None = None
+    log: Path | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds so far: the frontend process, and Triton with its model stubs."""
+        pid = self.process.pid
+        triton = 0.0
+        for child in _children(pid):
+            # tritonserver, and the python backend's stub processes (one per model instance)
+            if _name(child) in ("tritonserver", "triton_python_b") or "stub" in _name(child):
+                triton += _cpu_seconds(child)
+        return {"server": _cpu_seconds(pid), "triton": triton}
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def _wait_ready(server: Server, path: str, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"{server.name} exited ({server.process.returncode}); see {server.log}")
+        try:
+            with urllib.request.urlopen(server.url + path, timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    server.stop()
+    raise RuntimeError(f"{server.name} not ready after {timeout_s} s; see {server.log}")
+
+
+def _spawn(name: str, module: str, args: list[str], env: Mapping[str, str], port: int,
+           logs: Path) -> tuple[subprocess.Popen, Path]:
+    logs.mkdir(parents=True, exist_ok=True)
+    log = logs / f"{name}.log"
+    environ = {**os.environ, "FACEGATE_AES_KEY": KEY, "FACEGATE_AES_IV": IV, **env}
+    with log.open("wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", module, *args], cwd=REPO_ROOT,
+                                   env=environ, stdout=out, stderr=subprocess.STDOUT)
+    return process, log
+
+
+def start_facegate(name: str, logs: Path, env: Mapping[str, str] | None = None) -> Server:
+    """`python -m frontend` with its embedded Triton on free ports; `env` varies the settings."""
+    port, metrics = free_port(), free_port()
+    settings = {
+        "FACEGATE_PORT": str(port),
+        "FACEGATE_HOST": "127.0.0.1",
+        "FACEGATE_TRITON_HTTP_PORT": str(free_port()),
+        "FACEGATE_TRITON_GRPC_PORT": str(free_port()),
+        "FACEGATE_TRITON_METRICS_PORT": str(metrics),
+        "FACEGATE_LOG_LEVEL": "WARNING",
+        **(env or {}),
+    }
+    process, log = _spawn(name, "frontend", [], settings, port, logs)
+    server = Server(name, process, port, f"http://127.0.0.1:{metrics}/metrics", log,
+                    {"env": dict(env or {})})
+    _wait_ready(server, "/readyz", 180)
+    return server
+
+
+def start_baseline(name: str, module: str, logs: Path) -> Server:
+    """A baseline server (`benchmarks.baselines.*`) on a free port."""
+    port = free_port()
+    # the same log level as facegate's run (FACEGATE_LOG_LEVEL below): no per-request log line
+    args = ["--port", str(port), "--host", "127.0.0.1", "--log-level", "WARNING"]
+    process, log = _spawn(name, module, args, {}, port, logs)
+    server = Server(name, process, port, None, log)
+    _wait_ready(server, "/healthz", 120)
+    return server
+
+
+_SAMPLE = re.compile(r'^(\w+)(?:\{([^}]*)\})? (\S+)$')
+
+
+def scrape(url: str) -> dict[tuple[str, frozenset], float]:
+    """Prometheus text -> {(name, labels): value}."""
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        text = answer.read().decode()
+    samples = {}
+    for line in text.splitlines():
+        match = _SAMPLE.match(line)
+        if match:
+            labels = frozenset(re.findall(r'(\w+)="([^"]*)"', match.group(2) or ""))
+            samples[(match.group(1), labels)] = float(match.group(3))
+    return samples
+
+
+def total(samples: Mapping[tuple[str, frozenset], float], name: str, **labels: str) -> float:
+    wanted = set(labels.items())
+    return sum(v for (n, ls), v in samples.items() if n == name and wanted <= ls)
