@@ -1,0 +1,263 @@
+"""deploy/k8s: schema-valid for the Kubernetes versions we state, and wired together as intended.
+
+No cluster here: `kubernetes-validate` checks every object against the OpenAPI schema of a
+Kubernetes release (strict: an unknown or misspelt field fails), and the tests below check
+what a schema cannot, such as selectors that select nothing or a port that no container opens.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+
+from deploy.embedded_triton import _child_environment, _pytriton_dirs
+from frontend.config import PREFIX, Settings, SettingsError
+from model_repository.triton_config import TRT_ENGINE_CACHE
+from tests.deploy.files import (
+    ADAPTER_VALUES,
+    DOCKER,
+    K8S_BASE,
+    K8S_SECRET_EXAMPLE,
+    dockerfile_cmd,
+    k8s_object,
+    k8s_objects,
+    load_yaml,
+    load_yaml_documents,
+)
+
+KUBERNETES_VERSIONS = ("1.30", "1.37")
+"""1.30 is the oldest release we support; 1.37 the newest kubernetes-validate carries."""
+
+MANIFESTS = sorted(p for p in K8S_BASE.glob("*.yaml") if p.name != "kustomization.yaml")
+FRONTEND, TRITON = "facegate-frontend", "facegate-triton"
+
+
+def _pod_spec(deployment: str) -> dict:
+    return k8s_object("Deployment", deployment)["spec"]["template"]["spec"]
+
+
+def _container(deployment: str) -> dict:
+    (container,) = _pod_spec(deployment)["containers"]
+    return container
+
+
+def _env(deployment: str) -> dict[str, dict]:
+    return {e["name"]: e for e in _container(deployment).get("env", [])}
+
+
+def _mounts(deployment: str) -> dict[str, str]:
+    """mountPath -> volume name."""
+    return {m["mountPath"]: m["name"] for m in _container(deployment)["volumeMounts"]}
+
+
+def _volumes(deployment: str) -> dict[str, dict]:
+    return {v["name"]: v for v in _pod_spec(deployment)["volumes"]}
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+@pytest.mark.parametrize("path", [*MANIFESTS, K8S_SECRET_EXAMPLE], ids=lambda p: p.name)
+def test_every_manifest_validates_against_the_kubernetes_schema(path: Path, version: str):
+    documents = load_yaml_documents(path)
+    assert documents, f"{path.name} holds no object"
+    for document in documents:
+        kubernetes_validate.validate(document, version, strict=True)
+
+
+def test_kustomization_lists_exactly_the_base_manifests():
+    """No kustomize here (it is not on PyPI): the kustomization only lists resources, so what
+    it renders is these files' objects, which the other tests check."""
+    kustomization = load_yaml(K8S_BASE / "kustomization.yaml")
+    assert set(kustomization) == {"apiVersion", "kind", "resources"}
+    assert kustomization["kind"] == "Kustomization"
+    assert sorted(kustomization["resources"]) == [p.name for p in MANIFESTS]
+
+
+def test_every_object_lives_in_the_facegate_namespace():
+    for obj in k8s_objects():
+        if obj["kind"] != "Namespace":
+            assert obj["metadata"]["namespace"] == "facegate", obj["metadata"]["name"]
+
+
+def test_deployments_services_autoscalers_and_budgets_select_real_pods():
+    pod_labels = {
+        name: k8s_object("Deployment", name)["spec"]["template"]["metadata"]["labels"]
+        for name in (FRONTEND, TRITON)
+    }
+    for name, labels in pod_labels.items():
+        selector = k8s_object("Deployment", name)["spec"]["selector"]["matchLabels"]
+        assert selector.items() <= labels.items()
+    for kind in ("Service", "PodDisruptionBudget", "HorizontalPodAutoscaler"):
+        for name in (FRONTEND, TRITON):
+            spec = k8s_object(kind, name)["spec"]
+            if kind == "HorizontalPodAutoscaler":
+                assert spec["scaleTargetRef"] == {
+                    "apiVersion": "apps/v1", "kind": "Deployment", "name": name,
+                }
+                continue
+            selector = spec["selector"] if kind == "Service" else spec["selector"]["matchLabels"]
+            assert selector.items() <= pod_labels[name].items(), f"{kind}/{name}"
+
+
+def test_service_ports_and_scrape_annotations_name_container_ports():
+    for name in (FRONTEND, TRITON):
+        ports = {p["name"]: p["containerPort"] for p in _container(name)["ports"]}
+        for port in k8s_object("Service", name)["spec"]["ports"]:
+            assert port["targetPort"] in ports, f"Service/{name} port {port['name']}"
+        annotations = k8s_object("Deployment", name)["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["prometheus.io/scrape"] == "true"
+        assert int(annotations["prometheus.io/port"]) in ports.values()
+        assert annotations["prometheus.io/path"] == "/metrics"
+
+
+def test_frontend_reaches_triton_through_its_service_grpc_port():
+    url = _env(FRONTEND)["FACEGATE_TRITON_URL"]["value"]
+    host, port = url.rsplit(":", 1)
+    service = k8s_object("Service", host)
+    assert int(port) in {p["port"] for p in service["spec"]["ports"] if p["name"] == "grpc"}
+
+
+def test_only_the_frontend_reaches_tritons_grpc_port():
+    policy = k8s_object("NetworkPolicy", TRITON)["spec"]
+    triton_labels = k8s_object("Deployment", TRITON)["spec"]["template"]["metadata"]["labels"]
+    frontend_labels = k8s_object("Deployment", FRONTEND)["spec"]["template"]["metadata"]["labels"]
+    assert policy["podSelector"]["matchLabels"].items() <= triton_labels.items()
+    assert policy["policyTypes"] == ["Ingress"]
+    grpc_rules = [r for r in policy["ingress"] if {"grpc"} & {p["port"] for p in r["ports"]}]
+    assert len(grpc_rules) == 1
+    (source,) = grpc_rules[0]["from"]
+    assert set(source) == {"podSelector"}  # same namespace, no namespaceSelector, no ipBlock
+    assert source["podSelector"]["matchLabels"].items() <= frontend_labels.items()
+    # Every other rule opens the metrics port only.
+    opened = {p["port"] for r in policy["ingress"] if r is not grpc_rules[0] for p in r["ports"]}
+    assert opened == {"metrics"}
+
+
+def test_triton_runs_on_a_gpu_node_and_is_ready_on_v2_health_ready():
+    container, pod = _container(TRITON), _pod_spec(TRITON)
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+    gpu_taint = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+    assert gpu_taint in pod["tolerations"]
+    for probe in ("startupProbe", "readinessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/v2/health/ready", "port": "http"}
+    http = {p["name"]: p["containerPort"] for p in container["ports"]}["http"]
+    assert f"--http-port={http}" in container["args"]
+
+
+def test_frontend_is_ready_on_readyz_and_alive_on_healthz():
+    container = _container(FRONTEND)
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+
+
+def test_every_container_has_cpu_and_memory_requests_and_limits():
+    for name in (FRONTEND, TRITON):
+        resources = _container(name)["resources"]
+        for bound in ("requests", "limits"):
+            assert {"cpu", "memory"} <= resources[bound].keys(), f"{name} {bound}"
+
+
+def test_frontend_thread_pool_matches_its_cpu_limit():
+    cpus = int(_container(FRONTEND)["resources"]["limits"]["cpu"])
+    assert int(_env(FRONTEND)["FACEGATE_CPU_WORKERS"]["value"]) == cpus
+
+
+def test_pods_meet_the_restricted_pod_security_standard():
+    namespace = k8s_object("Namespace", "facegate")
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    allowed_volumes = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral",
+                       "persistentVolumeClaim", "projected", "secret"}
+    for name in (FRONTEND, TRITON):
+        pod = _pod_spec(name)
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["runAsUser"] != 0
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert pod["automountServiceAccountToken"] is False
+        for volume in pod["volumes"]:
+            assert set(volume) - {"name"} <= allowed_volumes, volume["name"]
+        security = _container(name)["securityContext"]
+        assert security["allowPrivilegeEscalation"] is False
+        assert security["capabilities"] == {"drop": ["ALL"]}
+
+
+def test_aes_keys_come_from_the_secret_and_never_from_a_manifest():
+    secret = load_yaml(K8S_SECRET_EXAMPLE)
+    env, mounts, volumes = _env(FRONTEND), _mounts(FRONTEND), _volumes(FRONTEND)
+    assert "FACEGATE_AES_KEY" not in env
+    key_file = Path(env["FACEGATE_AES_KEY_FILE"]["value"])
+    volume = volumes[mounts[str(key_file.parent)]]["secret"]
+    assert volume["secretName"] == secret["metadata"]["name"]
+    (item,) = volume["items"]
+    assert item["path"] == key_file.name and item["key"] in secret["stringData"]
+    iv = env["FACEGATE_AES_IV"]["valueFrom"]["secretKeyRef"]
+    assert iv["name"] == secret["metadata"]["name"] and iv["key"] in secret["stringData"]
+    # Nothing in the kustomization carries a key: the Secret is created by the operator.
+    assert all(o["kind"] != "Secret" for o in k8s_objects())
+
+
+def test_example_secret_cannot_start_a_server(tmp_path):
+    """Its placeholders are not valid keys, so applying the example fails closed."""
+    secret = load_yaml(K8S_SECRET_EXAMPLE)["stringData"]
+    keys = tmp_path / "keys"
+    keys.write_text(secret["aes-keys"])
+    with pytest.raises(SettingsError):
+        Settings(aes_key_file=str(keys)).keyring()
+    with pytest.raises(SettingsError):
+        Settings(aes_key="k" * 32, aes_iv=secret["aes-iv"]).keyring()
+
+
+def test_frontend_variables_are_server_settings_and_tritons_are_the_entrypoints():
+    known = {f"{PREFIX}{name.upper()}" for name in Settings.__dataclass_fields__}
+    assert set(_env(FRONTEND)) <= known
+    entrypoint = (DOCKER / "triton-entrypoint.sh").read_text()
+    for variable in _env(TRITON):
+        assert f"${{{variable}" in entrypoint, f"{variable} is not read by the entrypoint"
+
+
+def test_triton_cache_volumes_sit_where_the_image_entrypoint_links_the_engines():
+    env, mounts, volumes = _env(TRITON), _mounts(TRITON), _volumes(TRITON)
+    models_cache = env["FACEGATE_MODELS_CACHE"]["value"]
+    assert f"{models_cache}/trt" == TRT_ENGINE_CACHE  # the path the native configs name
+    assert "emptyDir" in volumes[mounts[models_cache]]
+    cache_root = env["FACEGATE_TRT_CACHE_ROOT"]["value"]
+    claim = volumes[mounts[cache_root]]["persistentVolumeClaim"]["claimName"]
+    pvc = k8s_object("PersistentVolumeClaim", claim)
+    assert pvc["spec"]["accessModes"] == ["ReadWriteMany"]
+
+
+def test_triton_autoscaler_metric_is_one_the_adapter_rules_serve():
+    rules = load_yaml(ADAPTER_VALUES)["rules"]
+    served = {rule["name"]["as"] for rule in rules["custom"]}
+    for metric in k8s_object("HorizontalPodAutoscaler", TRITON)["spec"]["metrics"]:
+        assert metric["type"] == "Pods"
+        assert metric["pods"]["metric"]["name"] in served
+    for rule in rules["custom"]:
+        assert rule["resources"]["overrides"]["pod"] == {"resource": "pod"}
+
+
+def test_frontend_autoscaler_scales_on_cpu():
+    (metric,) = k8s_object("HorizontalPodAutoscaler", FRONTEND)["spec"]["metrics"]
+    assert metric["type"] == "Resource" and metric["resource"]["name"] == "cpu"
+
+
+def _tritonserver_help() -> str:
+    """``tritonserver --help`` of the 2.51 binary the tests run (the 24.10 image's release)."""
+    server_dir, libs_dir = _pytriton_dirs()
+    result = subprocess.run(
+        [str(server_dir / "bin" / "tritonserver"), "--help"],
+        env=_child_environment(libs_dir), capture_output=True, text=True, timeout=60,
+    )
+    return result.stdout + result.stderr
+
+
+def test_triton_arguments_are_flags_of_tritonserver_2_51():
+    args = _container(TRITON)["args"]
+    assert args == dockerfile_cmd(DOCKER / "Dockerfile.triton"), "k8s and the image disagree"
+    assert args[0] == "tritonserver"
+    usage = _tritonserver_help()
+    for arg in args[1:]:
+        flag = arg.split("=", 1)[0]
+        assert f"  {flag} <" in usage or f"  {flag}\n" in usage, f"{flag} unknown to tritonserver"
