@@ -33,7 +33,7 @@ LOGGER = logging.getLogger(__name__)
 PREFIX = "FACEGATE_"
 
 
-_OTHER_TOOLS = {"weights_dir", "ort_threads", "url"}
+_OTHER_TOOLS = {"weights_dir", "ort_threads", "ort_spin", "url"}
 """FACEGATE_* variables read by the model builder, the model runner and the CLI, not the server."""
 
 
@@ -56,6 +56,9 @@ class Settings:
         triton_startup_timeout_s: how long the embedded Triton may take to load every model.
         triton_timeout_s: deadline of one model call.
         cpu_workers: threads for decoding, alignment and other CPU work.
+        small_detector: detect photos no larger than 320 px with the 320 detector: a quarter
+            of the 640 one's work, but 1.5 points less TAR at FAR 1e-4 on such photos
+            (`benchmarks/README.md`), so off unless an operator trades that for throughput.
         log_level: Python logging level name.
         aes_key: active AES-256 keys, 32 characters each, comma-separated, newest first.
         aes_key_file: a file with more keys, one per line (``#`` starts a comment).
@@ -84,6 +87,7 @@ class Settings:
     triton_startup_timeout_s: float = 120.0
     triton_timeout_s: float = 10.0
     cpu_workers: int = max(2, os.cpu_count() or 2)
+    small_detector: bool = False
     log_level: str = "INFO"
     aes_key: str = field(default="", repr=False)
     aes_key_file: str = ""

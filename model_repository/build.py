@@ -19,6 +19,7 @@ Builds are reproducible: the same weights give byte-identical ONNX files.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -31,7 +32,7 @@ from pathlib import Path
 import onnx
 
 from model_repository import detector_onnx, embedder_onnx, liveness_onnx
-from model_repository.specs import MODELS, ModelSpec
+from model_repository.specs import FACE_DETECTOR_SMALL, MODELS, ModelSpec
 from model_repository.triton_config import render
 from model_repository.weights import (
     REPO_ROOT,
@@ -49,6 +50,8 @@ RUNNER = Path(__file__).with_name("onnx_runner.py")
 
 CONVERTERS: dict[str, Callable[..., onnx.ModelProto]] = {
     "face_detector": detector_onnx.build_detector_onnx,
+    "face_detector_320": functools.partial(detector_onnx.build_detector_onnx,
+                                           spec=FACE_DETECTOR_SMALL),
     "face_embedder": embedder_onnx.build_embedder_onnx,
     "face_liveness": liveness_onnx.build_liveness_onnx,
 }

@@ -50,9 +50,15 @@ import numpy as np
 import onnxruntime as ort
 
 from frontend.service.faces import face_chips, nearest_to_centre
-from model_repository.specs import FACE_DETECTOR, FACE_EMBEDDER
+from model_repository.specs import DETECTORS, FACE_DETECTOR, FACE_EMBEDDER
 from model_repository.weights import sha256_of
-from preprocessing.detection import DEFAULT_SCORE_THRESHOLD, faces_from_detections, letterbox
+from preprocessing.detection import (
+    DEFAULT_SCORE_THRESHOLD,
+    detector_size,
+    detector_sizes,
+    faces_from_detections,
+    letterbox,
+)
 
 LOGGER = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -97,10 +103,12 @@ class Dataset:
     missed: list[str]
 
 
-def model_hashes() -> dict[str, str]:
+def model_hashes(small_detector: bool = False) -> dict[str, str]:
     """SHA-256 of each ONNX file used, from its build_info.json when present, checked."""
     hashes = {}
-    for spec in (FACE_DETECTOR, FACE_EMBEDDER):
+    sizes = detector_sizes(small_detector)
+    used = [spec for spec in DETECTORS if spec.inputs[0].dims[0] in sizes]
+    for spec in (*used, FACE_EMBEDDER):
         onnx_path = NATIVE / spec.name / "1" / "model.onnx"
         actual = sha256_of(onnx_path)
         info_path = onnx_path.with_name("build_info.json")
@@ -130,9 +138,14 @@ def session(path: Path, threads: int) -> ort.InferenceSession:
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def embed_photos(data_dir: Path, names: list[str], threads: int = 0, batch: int = 16) -> Dataset:
+def embed_photos(data_dir: Path, names: list[str], threads: int = 0, batch: int = 16,
+                 small_detector: bool = False) -> Dataset:
     """The server's pipeline (detect, nearest face, chip + mirror, embed, average) on each photo."""
-    detector = session(NATIVE / FACE_DETECTOR.name / "1" / "model.onnx", threads)
+    sizes = detector_sizes(small_detector)
+    detectors = {  # input side -> session, as the server picks (`detector_size`)
+        spec.inputs[0].dims[0]: session(NATIVE / spec.name / "1" / "model.onnx", threads)
+        for spec in DETECTORS if spec.inputs[0].dims[0] in sizes
+    }
     embedder = session(NATIVE / FACE_EMBEDDER.name / "1" / "model.onnx", threads)
     detector_in, detector_out = FACE_DETECTOR.inputs[0].name, FACE_DETECTOR.outputs[0].name
     embedder_in, embedder_out = FACE_EMBEDDER.inputs[0].name, FACE_EMBEDDER.outputs[0].name
@@ -146,13 +159,19 @@ def embed_photos(data_dir: Path, names: list[str], threads: int = 0, batch: int 
                 missed.append(name)
                 continue
             images.append(image)
-            boxes.append(letterbox(image))
+            boxes.append(letterbox(image, detector_size(image.shape, sizes)))
             chunk.append(name)
         if not chunk:
             continue
-        detections = detector.run(
-            [detector_out], {detector_in: np.stack([b.image for b in boxes])}
-        )[0]
+        detections: list = [None] * len(boxes)
+        for side, detector in detectors.items():
+            same = [i for i, b in enumerate(boxes) if b.image.shape[0] == side]
+            if same:
+                found = detector.run(
+                    [detector_out], {detector_in: np.stack([boxes[i].image for i in same])}
+                )[0]
+                for i, anchors in zip(same, found, strict=True):
+                    detections[i] = anchors
         chips, owners = [], []
         for name, image, boxed, found in zip(chunk, images, boxes, detections, strict=True):
             faces = faces_from_detections(found, boxed.scale, DEFAULT_SCORE_THRESHOLD)
@@ -178,7 +197,7 @@ def embed_photos(data_dir: Path, names: list[str], threads: int = 0, batch: int 
 
 
 def load_or_embed(data_dir: Path, cache: Path | None, hashes: dict[str, str],
-                  threads: int) -> Dataset:
+                  threads: int, small_detector: bool = False) -> Dataset:
     names = labelled_photos(data_dir)
     key = hashlib.sha256(json.dumps([hashes, names]).encode()).hexdigest()
     if cache is not None and cache.is_file():
@@ -189,7 +208,7 @@ def load_or_embed(data_dir: Path, cache: Path | None, hashes: dict[str, str],
                 return Dataset(kept, [Path(n).parent.name for n in kept],
                                stored["descriptors"], [str(n) for n in stored["missed"]])
         LOGGER.info("%s is for other models or photos; embedding again", cache)
-    dataset = embed_photos(data_dir, names, threads)
+    dataset = embed_photos(data_dir, names, threads, small_detector=small_detector)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         np.savez(cache, key=key, names=np.array(dataset.names), descriptors=dataset.descriptors,
@@ -673,7 +692,8 @@ def record(dataset: Dataset, result: dict, uncorrected: dict, hashes: dict[str, 
         "lfw_view2_folds_1_8": result["lfw"],
         "onnx_sha256": hashes,
         "pipeline": (
-            "cv2.imread(IMREAD_COLOR) -> preprocessing.detection.letterbox -> face_detector "
+            "cv2.imread(IMREAD_COLOR) -> preprocessing.detection.letterbox to detector_size "
+            "-> face_detector (face_detector_320 for photos <= 320 px with --small-detector) "
             "(ONNX Runtime, CPU) -> faces_from_detections(score >= "
             f"{DEFAULT_SCORE_THRESHOLD}) -> frontend.service.faces.nearest_to_centre -> "
             "face_chips(mirror=True) -> face_embedder -> mean of chip and mirror descriptors"
@@ -691,11 +711,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cache", type=Path, default=None,
                         help="npz of descriptors to reuse (written when absent or stale)")
     parser.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads")
+    parser.add_argument("--small-detector", action="store_true",
+                        help="the pipeline of FACEGATE_SMALL_DETECTOR=true (photos <= 320 px on "
+                             "the 320 detector); give --out elsewhere to keep the shipped file")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     started = time.perf_counter()
-    hashes = model_hashes()
-    dataset = load_or_embed(args.data_dir, args.cache, hashes, args.threads)
+    hashes = model_hashes(args.small_detector)
+    dataset = load_or_embed(args.data_dir, args.cache, hashes, args.threads, args.small_detector)
     LOGGER.info("%d photos with a face, %d without", len(dataset.names), len(dataset.missed))
     corrections = {
         key: value for key, value in LABEL_CORRECTIONS.items()

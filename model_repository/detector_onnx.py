@@ -5,7 +5,8 @@ a literal 1 as the first target dimension. `make_batch_dynamic` turns the input'
 symbolic dimension and each of those 1s into 0 ("copy the input's dimension"), which leaves the
 per-image arithmetic untouched. `build_detector_onnx` then adds a uint8 NHWC input and the decode
 of `modules/objdetect/src/face_detect.cpp` (priors, exp of the box size, sqrt(cls * obj)), so
-Triton returns one [N, 8400, 15] tensor instead of twelve and the client keeps only NMS.
+Triton returns one [N, anchors, 15] tensor instead of twelve and the client keeps only NMS.
+The same weights are built at two input sizes (`specs.DETECTORS`): only the anchor table differs.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from model_repository.specs import FACE_DETECTOR, YUNET_INPUT_SIZE
+from model_repository.specs import FACE_DETECTOR, ModelSpec
 
 LOGGER = logging.getLogger(__name__)
 
@@ -58,11 +59,11 @@ def make_batch_dynamic(model: onnx.ModelProto) -> onnx.ModelProto:
     return edited
 
 
-def _anchor_table() -> tuple[np.ndarray, np.ndarray]:
+def _anchor_table(size: int) -> tuple[np.ndarray, np.ndarray]:
     """Per anchor, its grid cell (column, row) and its stride, in the order YuNet emits them."""
     cells, strides = [], []
     for stride in STRIDES:
-        side = YUNET_INPUT_SIZE // stride
+        side = size // stride
         rows, cols = np.mgrid[0:side, 0:side]
         cells.append(np.stack([cols.ravel(), rows.ravel()], axis=1))
         strides.append(np.full((side * side, 1), stride))
@@ -72,9 +73,9 @@ def _anchor_table() -> tuple[np.ndarray, np.ndarray]:
     )
 
 
-def _decode_nodes() -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
-    """Nodes that turn the twelve raw outputs into ``detections`` [N, 8400, 15]."""
-    cells, strides = _anchor_table()
+def _decode_nodes(size: int) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
+    """Nodes that turn the twelve raw outputs into ``detections`` [N, anchors, 15]."""
+    cells, strides = _anchor_table(size)
     consts = [
         numpy_helper.from_array(cells, "anchor_cells"),
         numpy_helper.from_array(strides, "anchor_strides"),
@@ -116,20 +117,21 @@ def _decode_nodes() -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
     return nodes, consts
 
 
-def build_detector_onnx(yunet_path: Path) -> onnx.ModelProto:
-    """Build the served detector: uint8 NHWC in, decoded anchors out.
+def build_detector_onnx(yunet_path: Path, spec: ModelSpec = FACE_DETECTOR) -> onnx.ModelProto:
+    """Build a served detector: uint8 NHWC in, decoded anchors out.
 
     Args:
         yunet_path: the original YuNet 2023mar ONNX file.
+        spec: which detector (its input size decides the anchor table).
 
     Returns:
-        The graph described by `specs.FACE_DETECTOR`.
+        The graph described by `spec`.
     """
     original = onnx.load(str(yunet_path))
     model = make_batch_dynamic(original)
     graph = model.graph
-    (image_in,) = FACE_DETECTOR.inputs
-    (detections_out,) = FACE_DETECTOR.outputs
+    (image_in,) = spec.inputs
+    (detections_out,) = spec.outputs
 
     old_input = graph.input[0].name
     prologue = [
@@ -138,12 +140,12 @@ def build_detector_onnx(yunet_path: Path) -> onnx.ModelProto:
         helper.make_node("Transpose", ["image_float"], [old_input], perm=[0, 3, 1, 2],
                          name="prologue_nhwc_to_nchw"),
     ]
-    decode, consts = _decode_nodes()
+    decode, consts = _decode_nodes(image_in.dims[0])
     nodes = prologue + list(graph.node) + decode
 
     new_graph = helper.make_graph(
         nodes,
-        "face_detector",
+        spec.name,
         inputs=[helper.make_tensor_value_info(
             image_in.name, onnx.TensorProto.UINT8, ["batch", *image_in.dims])],
         outputs=[helper.make_tensor_value_info(
@@ -154,7 +156,7 @@ def build_detector_onnx(yunet_path: Path) -> onnx.ModelProto:
         new_graph,
         opset_imports=list(original.opset_import),
         producer_name="facegate-model-builder",
-        doc_string=FACE_DETECTOR.description,
+        doc_string=spec.description,
     )
     built.ir_version = original.ir_version
     onnx.checker.check_model(built)

@@ -24,6 +24,12 @@ class TritonPythonModel:
         threads = int(os.environ.get("FACEGATE_ORT_THREADS", "0"))
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        # The three models' sessions share the machine's cores. ONNX Runtime's pool threads
+        # spin after each op by default, which on a small CPU burns the cycles another
+        # model's session (or the frontend) is waiting for; FACEGATE_ORT_SPIN=1 restores it.
+        spin = os.environ.get("FACEGATE_ORT_SPIN", "0")
+        options.add_session_config_entry("session.intra_op.allow_spinning", spin)
+        options.add_session_config_entry("session.inter_op.allow_spinning", spin)
         self.session = ort.InferenceSession(
             os.path.join(model_dir, "model.onnx"), options, providers=["CPUExecutionProvider"]
         )

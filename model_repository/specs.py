@@ -91,40 +91,60 @@ class ModelSpec:
 YUNET_INPUT_SIZE = 640
 """Side of the square, letterboxed BGR image the detector takes."""
 
-YUNET_ANCHORS = (640 // 8) ** 2 + (640 // 16) ** 2 + (640 // 32) ** 2
-"""Anchor points over strides 8, 16 and 32: 6400 + 1600 + 400."""
+YUNET_SMALL_INPUT_SIZE = 320
+"""Side of the small detector's input, for photos no larger than it (LFW's 250x250, ID photos):
+a quarter of the 640 detector's arithmetic and bytes, without upscaling such a photo 2.5x."""
+
+
+def yunet_anchors(size: int) -> int:
+    """Anchor points over strides 8, 16 and 32 (640: 6400 + 1600 + 400)."""
+    return sum((size // stride) ** 2 for stride in (8, 16, 32))
+
+
+YUNET_ANCHORS = yunet_anchors(YUNET_INPUT_SIZE)
 
 EMBEDDER_CHIP_SIZE = 150
 LIVENESS_CROP_SIZE = 80
 
-FACE_DETECTOR = ModelSpec(
-    name="face_detector",
-    description=(
-        "YuNet 2023mar with a dynamic batch dimension and OpenCV FaceDetectorYN's anchor "
-        "decoding folded into the graph. Input: 640x640 BGR uint8, the photo scaled to fit "
-        "and padded at the bottom and right. Output per anchor: x, y, w, h of the box, "
-        "five landmarks (x, y: right eye, left eye, nose tip, right and left mouth corner, "
-        "'right' being the person's right), score = sqrt(cls * obj). NMS runs in the client."
+_YUNET_WEIGHTS = WeightFile(
+    name="yunet/face_detection_yunet_2023mar.onnx",
+    sha256="8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4",
+    size_bytes=232_589,
+    source=(
+        "github.com/ShiqiYu/libfacedetection.train @ "
+        "0047ac24afb1a50a0c6105001c89d1b5b805dbf1 : onnx/yunet_s_640_640.onnx "
+        "(byte-identical to OpenCV Zoo face_detection_yunet_2023mar.onnx)"
     ),
-    weights=(
-        WeightFile(
-            name="yunet/face_detection_yunet_2023mar.onnx",
-            sha256="8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4",
-            size_bytes=232_589,
-            source=(
-                "github.com/ShiqiYu/libfacedetection.train @ "
-                "0047ac24afb1a50a0c6105001c89d1b5b805dbf1 : onnx/yunet_s_640_640.onnx "
-                "(byte-identical to OpenCV Zoo face_detection_yunet_2023mar.onnx)"
-            ),
-            licence="Apache-2.0 / MIT",
-        ),
-    ),
-    inputs=(TensorSpec("image", "uint8", (YUNET_INPUT_SIZE, YUNET_INPUT_SIZE, 3)),),
-    outputs=(TensorSpec("detections", "float32", (YUNET_ANCHORS, 15)),),
-    batching=BatchingSpec(
-        max_batch_size=16, preferred_batch_sizes=(4, 8, 16), max_queue_delay_microseconds=1000
-    ),
+    licence="Apache-2.0 / MIT",
 )
+
+
+def _yunet(name: str, size: int) -> ModelSpec:
+    """YuNet at one input size: the graph is fully convolutional, only the anchors differ."""
+    return ModelSpec(
+        name=name,
+        description=(
+            "YuNet 2023mar with a dynamic batch dimension and OpenCV FaceDetectorYN's anchor "
+            f"decoding folded into the graph. Input: {size}x{size} BGR uint8, the photo scaled "
+            "to fit and padded at the bottom and right. Output per anchor: x, y, w, h of the "
+            "box, five landmarks (x, y: right eye, left eye, nose tip, right and left mouth "
+            "corner, 'right' being the person's right), score = sqrt(cls * obj). NMS runs in "
+            "the client."
+        ),
+        weights=(_YUNET_WEIGHTS,),
+        inputs=(TensorSpec("image", "uint8", (size, size, 3)),),
+        outputs=(TensorSpec("detections", "float32", (yunet_anchors(size), 15)),),
+        batching=BatchingSpec(
+            max_batch_size=16, preferred_batch_sizes=(4, 8, 16),
+            max_queue_delay_microseconds=1000,
+        ),
+    )
+
+
+FACE_DETECTOR = _yunet("face_detector", YUNET_INPUT_SIZE)
+FACE_DETECTOR_SMALL = _yunet("face_detector_320", YUNET_SMALL_INPUT_SIZE)
+DETECTORS: tuple[ModelSpec, ...] = (FACE_DETECTOR_SMALL, FACE_DETECTOR)
+"""The detectors by input size, smallest first (`preprocessing.detection.detector_size`)."""
 
 FACE_EMBEDDER = ModelSpec(
     name="face_embedder",
@@ -195,5 +215,5 @@ FACE_LIVENESS = ModelSpec(
     ),
 )
 
-MODELS: tuple[ModelSpec, ...] = (FACE_DETECTOR, FACE_EMBEDDER, FACE_LIVENESS)
+MODELS: tuple[ModelSpec, ...] = (FACE_DETECTOR, FACE_DETECTOR_SMALL, FACE_EMBEDDER, FACE_LIVENESS)
 MODELS_BY_NAME: dict[str, ModelSpec] = {m.name: m for m in MODELS}

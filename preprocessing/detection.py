@@ -1,9 +1,10 @@
 """Before and after the face detector: letterboxing a photo, and NMS over the decoded anchors.
 
-The detector model (`model_repository/detector_onnx.py`) takes a 640x640 BGR image and returns,
-per anchor, box, five landmarks and score. Here the photo is scaled to fit that square (padding
-at the bottom and right, so coordinates map back by one division), and the anchors are reduced
-to faces as OpenCV's FaceDetectorYN does: score threshold, then NMS on the boxes.
+The detector model (`model_repository/detector_onnx.py`) takes a square BGR image (320 or 640
+px: `detector_size` picks) and returns, per anchor, box, five landmarks and score. Here the
+photo is scaled to fit that square (padding at the bottom and right, so coordinates map back by
+one division), and the anchors are reduced to faces as OpenCV's FaceDetectorYN does: score
+threshold, then NMS on the boxes.
 """
 
 from __future__ import annotations
@@ -13,7 +14,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from model_repository.specs import DETECTORS
 from model_repository.specs import YUNET_INPUT_SIZE as DETECTOR_INPUT_SIZE
+
+DETECTOR_SIZES = tuple(spec.inputs[0].dims[0] for spec in DETECTORS)
+"""Input sides of the served detectors, smallest first."""
 
 DEFAULT_SCORE_THRESHOLD = 0.6
 DEFAULT_NMS_THRESHOLD = 0.3
@@ -66,6 +71,19 @@ class Letterboxed:
 
     image: np.ndarray
     scale: float
+
+
+def detector_sizes(small_detector: bool) -> tuple[int, ...]:
+    """The detector inputs a pipeline chooses from: 640 only, or 320 and 640."""
+    return DETECTOR_SIZES if small_detector else DETECTOR_SIZES[-1:]
+
+
+def detector_size(shape: tuple[int, ...], sizes: tuple[int, ...] = DETECTOR_SIZES) -> int:
+    """The detector input for a photo: the smallest of `sizes` that holds it without
+    shrinking, else the largest. With the 320 detector in `sizes`, a 250x250 photo goes there
+    (a quarter of the 640 one's arithmetic); anything larger goes to 640."""
+    longest = max(shape[:2])
+    return next((size for size in sizes if longest <= size), sizes[-1])
 
 
 def letterbox(image_bgr: np.ndarray, size: int = DETECTOR_INPUT_SIZE) -> Letterboxed:

@@ -24,6 +24,7 @@ not switch to processes.
 from __future__ import annotations
 
 import sys
+import threading
 from pathlib import Path
 
 import cv2
@@ -51,24 +52,36 @@ NUM_JITTERS = 1
 
 
 class DlibFaces:
-    """Photo -> dlib descriptor of the face nearest the centre."""
+    """Photo -> dlib descriptor of the face nearest the centre.
+
+    dlib's model objects are not safe to share between threads (two worker threads in one
+    detector crashed the process under load), so each worker thread loads its own.
+    """
 
     def __init__(self, cache_dir: Path | None = None) -> None:
         cache = cache_dir or default_cache_dir()
-        self.detector = dlib.get_frontal_face_detector()
-        self.shapes = dlib.shape_predictor(str(locate(SHAPE_PREDICTOR, None, cache)))
-        self.encoder = dlib.face_recognition_model_v1(str(locate(RESNET, None, cache)))
+        self.shape_file = str(locate(SHAPE_PREDICTOR, None, cache))
+        self.resnet_file = str(locate(RESNET, None, cache))
+        self.local = threading.local()
+
+    def _models(self):
+        if not hasattr(self.local, "detector"):
+            self.local.detector = dlib.get_frontal_face_detector()
+            self.local.shapes = dlib.shape_predictor(self.shape_file)
+            self.local.encoder = dlib.face_recognition_model_v1(self.resnet_file)
+        return self.local
 
     def __call__(self, image_bgr: np.ndarray) -> np.ndarray | None:
+        models = self._models()
         rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
-        boxes = self.detector(rgb, UPSAMPLE)
+        boxes = models.detector(rgb, UPSAMPLE)
         if not boxes:
             return None
         height, width = rgb.shape[:2]
         box = min(boxes, key=lambda r: ((r.left() + r.right()) / 2 - width / 2) ** 2
                   + ((r.top() + r.bottom()) / 2 - height / 2) ** 2)
-        shape = self.shapes(rgb, box)
-        return np.asarray(self.encoder.compute_face_descriptor(rgb, shape, NUM_JITTERS))
+        shape = models.shapes(rgb, box)
+        return np.asarray(models.encoder.compute_face_descriptor(rgb, shape, NUM_JITTERS))
 
 
 if __name__ == "__main__":

@@ -5,13 +5,16 @@
 What a team without Triton would write: one ``onnxruntime.InferenceSession`` per model
 (CPUExecutionProvider, default threading), loaded once, called with one photo per detector call
 and one face (its chip and the chip's mirror image, as facegate does) per embedder call. The
-work per photo is facegate's own: `letterbox`, YuNet, `faces_from_detections`, the face nearest
+work per photo is facegate's own: `letterbox` to the detector size facegate picks (640, or with
+``FACEGATE_SMALL_DETECTOR=true`` as for facegate 320 px for a photo that fits), YuNet, `faces_from_detections`, the face nearest
 the centre, `face_chips` (aligned chip + mirror), the dlib ResNet, mirror average. Left out: Triton
-and its dynamic batching across requests (see `common` for the rest).
+and its dynamic batching across requests (see `common` for the rest). ONNX Runtime's threads
+spin between ops as by default; with ``FACEGATE_ORT_SPIN=0`` they don't (facegate's setting).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -20,8 +23,13 @@ import onnxruntime
 
 from benchmarks.baselines.common import main
 from frontend.service.faces import face_chips, nearest_to_centre
-from model_repository.specs import FACE_DETECTOR, FACE_EMBEDDER
-from preprocessing.detection import faces_from_detections, letterbox
+from model_repository.specs import DETECTORS, FACE_DETECTOR, FACE_EMBEDDER
+from preprocessing.detection import (
+    detector_size,
+    detector_sizes,
+    faces_from_detections,
+    letterbox,
+)
 
 DETECTOR_INPUT = FACE_DETECTOR.inputs[0].name
 EMBEDDER_INPUT = FACE_EMBEDDER.inputs[0].name
@@ -30,19 +38,26 @@ MODEL_REPOSITORY = Path(__file__).resolve().parents[2] / "model_repository" / "e
 
 def _session(name: str, repository: Path) -> onnxruntime.InferenceSession:
     path = repository / name / "1" / "model.onnx"
-    return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    options = onnxruntime.SessionOptions()
+    if os.environ.get("FACEGATE_ORT_SPIN") == "0":
+        # the benchmark's second ORT variant: facegate's own tuning applied to the baseline
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 class OrtFaces:
     """Photo -> mirror-averaged descriptor of the face nearest the centre, by ONNX Runtime."""
 
     def __init__(self, repository: Path = MODEL_REPOSITORY) -> None:
-        self.detector = _session(FACE_DETECTOR.name, repository)
+        self.detectors = {d.inputs[0].dims[0]: _session(d.name, repository) for d in DETECTORS}
+        small = os.environ.get("FACEGATE_SMALL_DETECTOR", "false").lower() in ("1", "true")
+        self.sizes = detector_sizes(small)
         self.embedder = _session(FACE_EMBEDDER.name, repository)
 
     def __call__(self, image_bgr: np.ndarray) -> np.ndarray | None:
-        boxed = letterbox(image_bgr)
-        (detections,) = self.detector.run(None, {DETECTOR_INPUT: boxed.image[None]})
+        size = detector_size(image_bgr.shape, self.sizes)
+        boxed = letterbox(image_bgr, size)
+        (detections,) = self.detectors[size].run(None, {DETECTOR_INPUT: boxed.image[None]})
         faces = faces_from_detections(detections[0], boxed.scale)
         if not faces:
             return None

@@ -30,6 +30,7 @@ from frontend.service.faces import FacePipeline
 from frontend.service.photos import PhotoService
 from frontend.service.scores import ScoreCalibration
 from frontend.service.video import VideoService
+from preprocessing.detection import detector_sizes
 
 LOGGER = logging.getLogger(__name__)
 
@@ -94,7 +95,10 @@ async def _triton(app: web.Application) -> AsyncIterator[None]:
     )
     app[MODELS] = models
     app[CPU_POOL] = executor
-    app[PIPELINE] = FacePipeline(models, executor, observe_stage=app[METRICS].observe_stage)
+    app[PIPELINE] = FacePipeline(
+        models, executor, observe_stage=app[METRICS].observe_stage,
+        detector_sizes=detector_sizes(settings.small_detector),
+    )
     app[SERVICE] = PhotoService(
         app[PIPELINE], app[CALIBRATION],
         settings.photo_limits, executor, liveness_threshold=settings.liveness_threshold,

@@ -16,7 +16,7 @@ import numpy as np
 import tritonclient.grpc.aio as grpcclient
 from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 
-from model_repository.specs import FACE_DETECTOR, FACE_EMBEDDER, FACE_LIVENESS, MODELS, ModelSpec
+from model_repository.specs import DETECTORS, FACE_EMBEDDER, FACE_LIVENESS, MODELS, ModelSpec
 
 LOGGER = logging.getLogger(__name__)
 
@@ -99,8 +99,13 @@ class TritonModels:
             self.observer(model, time.perf_counter() - started, ok)
 
     async def detect(self, images: np.ndarray) -> np.ndarray:
-        """[N, 640, 640, 3] uint8 BGR letterboxed images -> [N, 8400, 15] decoded anchors."""
-        return (await self.infer(FACE_DETECTOR, {"image": images}))["detections"]
+        """[N, S, S, 3] uint8 BGR letterboxed images -> [N, anchors, 15] decoded anchors, from
+        the detector whose input side is S (320 or 640)."""
+        side = images.shape[1]
+        spec = next((d for d in DETECTORS if d.inputs[0].dims[0] == side), None)
+        if spec is None:
+            raise ValueError(f"no detector takes {side}x{side} images")
+        return (await self.infer(spec, {"image": images}))["detections"]
 
     async def embed(self, chips: np.ndarray) -> np.ndarray:
         """[N, 150, 150, 3] uint8 RGB chips -> [N, 128] raw dlib descriptors."""

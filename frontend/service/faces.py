@@ -19,7 +19,9 @@ from frontend.inference.triton import TritonModels
 from preprocessing.alignment import align_chip
 from preprocessing.detection import (
     DEFAULT_SCORE_THRESHOLD,
+    DETECTOR_SIZES,
     Face,
+    detector_size,
     faces_from_detections,
     letterbox,
 )
@@ -60,6 +62,8 @@ class FacePipeline:
         score_threshold: detector score below which a candidate is not a face.
         mirror: average each descriptor with its mirror image's (+0.4 points on LFW).
         observe_stage: called with ``detect``, ``align`` or ``embed`` and its seconds (metrics).
+        detector_sizes: the detector inputs to choose from (`detector_size`); 640 only by
+            default (`Settings.small_detector`).
     """
 
     def __init__(
@@ -70,8 +74,10 @@ class FacePipeline:
         score_threshold: float = DEFAULT_SCORE_THRESHOLD,
         mirror: bool = True,
         observe_stage: Callable[[str, float], None] = lambda stage, seconds: None,
+        detector_sizes: tuple[int, ...] = DETECTOR_SIZES[-1:],
     ) -> None:
         self.models = models
+        self.detector_sizes = detector_sizes
         self.executor = executor
         self.score_threshold = score_threshold
         self.mirror = mirror
@@ -91,7 +97,8 @@ class FacePipeline:
     async def detect(self, image_bgr: np.ndarray) -> list[Face]:
         """All faces in a photo, highest score first."""
         with self._stage("detect"):
-            boxed = await self._run(letterbox, image_bgr)
+            size = detector_size(image_bgr.shape, self.detector_sizes)
+            boxed = await self._run(letterbox, image_bgr, size)
             detections = await self.models.detect(boxed.image[None])
             return await self._run(
                 faces_from_detections, detections[0], boxed.scale, self.score_threshold

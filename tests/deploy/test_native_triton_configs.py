@@ -15,7 +15,7 @@ from tritonclient.grpc import model_config_pb2
 from model_repository.triton_config import TRT_ENGINE_CACHE
 from tests.deploy.files import NATIVE_REPOSITORY
 
-MODELS = ("face_detector", "face_embedder", "face_liveness")
+MODELS = ("face_detector", "face_detector_320", "face_embedder", "face_liveness")
 
 _ONNX_TO_TRITON = {
     onnx.TensorProto.UINT8: model_config_pb2.TYPE_UINT8,
@@ -55,7 +55,7 @@ def _graph_io(model: str) -> dict[str, dict[str, tuple]]:
     }
 
 
-def test_the_native_repository_holds_exactly_the_three_models():
+def test_the_native_repository_holds_exactly_the_four_models():
     assert sorted(p.name for p in NATIVE_REPOSITORY.iterdir() if p.is_dir()) == list(MODELS)
 
 

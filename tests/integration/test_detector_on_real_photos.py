@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from frontend.service.faces import nearest_to_centre
-from preprocessing.detection import faces_from_detections, letterbox
+from frontend.service.faces import FacePipeline, nearest_to_centre
+from preprocessing.detection import DETECTOR_SIZES, faces_from_detections, letterbox
 
 # Ground truth: CompreFace's annotated counts (in the file name) and photos whose people are
 # unambiguous (the MANIFEST's descriptions).
@@ -68,12 +68,16 @@ async def test_detector_finds_the_face_at_the_centre_of_every_sampled_lfw_image(
     assert off_centre == []
 
 
-async def test_batched_detector_call_equals_opencv_facedetectoryn_per_image(models, data_dir, weights_dir):
+@pytest.mark.parametrize("size", DETECTOR_SIZES)
+async def test_batched_detector_call_equals_opencv_facedetectoryn_per_image(
+    models, data_dir, weights_dir, size
+):
     names = sorted(_compreface_counts(data_dir))[:4]
-    boxed = [letterbox(_read(data_dir, n)) for n in names]
+    boxed = [letterbox(_read(data_dir, n), size) for n in names]
     detections = await models.detect(np.stack([b.image for b in boxed]))
     reference = cv2.FaceDetectorYN.create(
-        str(weights_dir / "yunet/face_detection_yunet_2023mar.onnx"), "", (640, 640), 0.6, 0.3, 5000
+        str(weights_dir / "yunet/face_detection_yunet_2023mar.onnx"), "", (size, size), 0.6, 0.3,
+        5000,
     )
     for index, b in enumerate(boxed):
         ours = faces_from_detections(detections[index])
@@ -82,3 +86,32 @@ async def test_batched_detector_call_equals_opencv_facedetectoryn_per_image(mode
         assert len(ours) == len(theirs)
         np.testing.assert_allclose([f.box for f in ours], theirs[:, :4], atol=1e-3)
         assert [f.score for f in ours] == pytest.approx(theirs[:, 14].tolist(), abs=1e-5)
+
+
+async def test_small_detector_finds_the_lfw_faces_the_640_detector_finds(models, data_dir):
+    images = [cv2.imread(str(p)) for p in sorted((data_dir / "faces").glob("*/*_0001.jpg"))[:40]]
+    both = FacePipeline(models, detector_sizes=DETECTOR_SIZES)
+    large = FacePipeline(models)
+    shifts = []
+    for image in images:
+        small_faces, large_faces = await both.detect(image), await large.detect(image)
+        assert small_faces and large_faces
+        a = nearest_to_centre(small_faces, image.shape)
+        b = nearest_to_centre(large_faces, image.shape)
+        assert _iou(a.box, b.box) > 0.7
+        shifts.append(np.abs(a.landmarks - b.landmarks).mean())
+    # landmarks move a few px in a 250x250 photo: what costs the small detector some TAR
+    assert max(shifts) < 8 and np.mean(shifts) < 3
+
+
+def _iou(a, b) -> float:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    w = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
+    h = max(0.0, min(ay + ah, by + bh) - max(ay, by))
+    return w * h / (aw * ah + bw * bh - w * h)
+
+
+async def test_a_detector_input_of_no_served_size_is_refused(models):
+    with pytest.raises(ValueError, match="no detector"):
+        await models.detect(np.zeros((1, 480, 480, 3), np.uint8))
