@@ -59,12 +59,16 @@ class BatchingSpec:
         preferred_batch_sizes: batch sizes the scheduler waits for when it can.
         max_queue_delay_microseconds: how long a request may wait for others to join it.
         instance_count: model instances (CPU) per Triton server.
+        batch_on_cpu: keep dynamic batching in the embedded (CPU) flavour. The GPU flavour
+            always batches; on the CPU a batched detector costs more per image than one image
+            at a time (`benchmarks/README.md`), so the detectors run each request alone there.
     """
 
     max_batch_size: int
     preferred_batch_sizes: tuple[int, ...]
     max_queue_delay_microseconds: int
     instance_count: int = 1
+    batch_on_cpu: bool = True
 
 
 @dataclass(frozen=True)
@@ -136,7 +140,7 @@ def _yunet(name: str, size: int) -> ModelSpec:
         outputs=(TensorSpec("detections", "float32", (yunet_anchors(size), 15)),),
         batching=BatchingSpec(
             max_batch_size=16, preferred_batch_sizes=(4, 8, 16),
-            max_queue_delay_microseconds=1000,
+            max_queue_delay_microseconds=1000, batch_on_cpu=False,
         ),
     )
 

@@ -41,9 +41,12 @@ def config_dict(spec: ModelSpec, flavour: Flavour, *, dynamic_batching: bool = T
         spec: the model.
         flavour: ``native`` or ``embedded``.
         dynamic_batching: False leaves the batcher out (each request runs alone), for
-            benchmarks that measure what batching buys.
+            benchmarks that measure what batching buys. The embedded flavour also leaves it
+            out for a model whose ``batch_on_cpu`` is false.
     """
     batching = spec.batching
+    if flavour == "embedded" and not batching.batch_on_cpu:
+        dynamic_batching = False
     config: dict = {
         "name": spec.name,
         "max_batch_size": batching.max_batch_size,

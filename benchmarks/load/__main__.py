@@ -6,11 +6,14 @@ One run on one machine, in this order (each server is a separate process, starte
 operator starts it, then stopped before the next):
 
 1. facegate (`python -m frontend`, embedded Triton, the committed configs): every endpoint,
-   concurrency 1..64 (the video endpoints 1..16, see `benchmarks/README.md`);
+   concurrency 1..64, each step at least 3 predicted latencies long; a step that would need
+   more than 30 s only measures a deeper queue on a saturated server and is skipped;
 2. the same server with Triton's dynamic batching left out: image_verification;
 3. the baselines behind a minimal aiohttp handler (`benchmarks/baselines/`): in-process ONNX
-   Runtime, and dlib: image_verification;
-4. the tuning's "before": facegate as it was before the change the measurements called for;
+   Runtime (as by default, and with facegate's no-spinning setting), and dlib:
+   image_verification;
+4. the tuning's "before" (facegate as it was before the change the measurements called for),
+   and the small-detector option: image_verification;
 5. perf_analyzer sweeps of each Triton model (`benchmarks/perf_analyzer.py`).
 
 Before any server starts, `benchmarks/flops.py` measures the CPU's GEMM rate and each model's
@@ -39,16 +42,20 @@ from pathlib import Path
 
 from benchmarks import flops
 from benchmarks.load import payloads, report
-from benchmarks.load.servers import KEY, IV, Server, scrape, start_baseline, start_facegate, total
+from benchmarks.load.servers import IV, KEY, Server, scrape, start_baseline, start_facegate, total
 from benchmarks.load.wrk import run_wrk, wrk_binary
+from deploy.embedded_triton import DEFAULT_MODEL_REPOSITORY
 from frontend.crypto import KeyRing
+from model_repository.build import write_embedded
+from model_repository.specs import MODELS as SPECS
 
 LOGGER = logging.getLogger("bench")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RESULTS = REPO_ROOT / "benchmarks" / "results"
 DATA = REPO_ROOT.parent / "shared" / "data"
 CONCURRENCY = (1, 2, 4, 8, 16, 32, 64)
-VIDEO_CONCURRENCY = (1, 2, 4, 8, 16)
+WINDOW_LATENCIES = 3.0
+"""A step lasts at least this many predicted request latencies (`step_seconds`)."""
 VIDEO_ENDPOINTS = ("silent_detection", "silent_image_verification")
 MODELS = ("face_detector", "face_embedder", "face_liveness")
 
@@ -98,7 +105,7 @@ def _stages(before: dict, after: dict, requests: int) -> dict[str, float]:
 def _triton(before: dict, after: dict) -> dict[str, dict[str, float]]:
     models = {}
     for model in MODELS:
-        def moved(name: str) -> float:
+        def moved(name: str, model: str = model) -> float:
             return total(after, name, model=model) - total(before, name, model=model)
         executions = moved("nv_inference_exec_count")
         requests = moved("nv_inference_request_success")
@@ -108,9 +115,12 @@ def _triton(before: dict, after: dict) -> dict[str, dict[str, float]]:
             "inferences": moved("nv_inference_count"),
             "executions": executions,
             "average_batch": round(moved("nv_inference_count") / executions, 2),
-            "queue_ms_per_request": round(moved("nv_inference_queue_duration_us") / requests / 1000, 2),
+            "queue_ms_per_request": round(
+                moved("nv_inference_queue_duration_us") / requests / 1000, 2),
+            # Triton charges each request of a batch the execution's whole compute time
             "compute_ms_per_execution": round(
-                moved("nv_inference_compute_infer_duration_us") / executions / 1000, 2),
+                moved("nv_inference_compute_infer_duration_us") / moved("nv_inference_count")
+                / 1000, 2),
         }
     return models
 
@@ -127,12 +137,37 @@ def warm_up(server: Server, workload: payloads.Workload) -> dict[str, int]:
     return codes
 
 
+def step_seconds(concurrency: int, previous: dict | None, seconds: float) -> float:
+    """How long a step must run to measure more than its start.
+
+    All `concurrency` connections start together, and once the server is saturated each
+    request takes about concurrency / throughput: a window shorter than a few of those measures
+    the ramp-up, not the steady state. So a step lasts at least `WINDOW_LATENCIES` times the
+    latency the previous step's throughput predicts.
+    """
+    if previous is None or previous["requests_per_s"] <= 0:
+        return seconds
+    return max(seconds, WINDOW_LATENCIES * concurrency / previous["requests_per_s"])
+
+
 def sweep(server: Server, workload: payloads.Workload, bodies: list[Path],
-          concurrencies: tuple[int, ...], seconds: float) -> dict:
+          concurrencies: tuple[int, ...], seconds: float, max_step_s: float) -> dict:
+    """Steps of rising concurrency; those that would only measure a deeper queue are skipped."""
     codes = warm_up(server, workload)
-    rows = [measure_step(server, workload, bodies, c, seconds) for c in concurrencies]
+    rows: list[dict] = []
+    skipped = []
+    for concurrency in concurrencies:
+        length = step_seconds(concurrency, rows[-1] if rows else None, seconds)
+        if length > max_step_s:
+            skipped.append(concurrency)
+            continue
+        rows.append(measure_step(server, workload, bodies, concurrency, length))
+    if skipped:
+        LOGGER.info("%s on %s: skipped concurrency %s (a step would need over %.0f s; the "
+                    "server is saturated, latency = concurrency / throughput)",
+                    workload.endpoint, server.name, skipped, max_step_s)
     return {"endpoint": workload.endpoint, "server": server.name, "warm_up_codes": codes,
-            "steps": rows}
+            "steps": rows, "skipped_concurrency": skipped}
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -140,7 +175,6 @@ def run(args: argparse.Namespace) -> dict:
     keyring = KeyRing.from_strings([KEY], IV)
     work = Path(tempfile.mkdtemp(prefix="facegate-bench-"))
     concurrency = (1, 4, 16) if args.quick else CONCURRENCY
-    video_concurrency = (1, 4) if args.quick else VIDEO_CONCURRENCY
     try:
         loads = {w.endpoint: w for w in payloads.workloads(DATA, keyring)}
         bodies = {name: payloads.write_bodies(w, work / "bodies") for name, w in loads.items()}
@@ -153,26 +187,35 @@ def run(args: argparse.Namespace) -> dict:
             try:
                 for endpoint in endpoints:
                     video = endpoint in VIDEO_ENDPOINTS
-                    runs.append(sweep(server, loads[endpoint], bodies[endpoint],
-                                      video_concurrency if video else concurrency,
-                                      args.video_seconds if video else args.seconds))
+                    runs.append(sweep(server, loads[endpoint], bodies[endpoint], concurrency,
+                                      args.video_seconds if video else args.seconds,
+                                      args.max_step_seconds))
             finally:
                 server.stop()
 
-        def baseline_run(name: str, module: str) -> None:
-            server = start_baseline(name, module, work / "logs")
+        def baseline_run(name: str, module: str, env=None) -> None:
+            server = start_baseline(name, module, work / "logs", env)
             try:
                 runs.append(sweep(server, verification, bodies["image_verification"],
-                                  concurrency, args.seconds))
+                                  concurrency, args.seconds, args.max_step_seconds))
             finally:
                 server.stop()
 
         facegate_run("facegate", list(loads))
+        nobatch = _repository(work, "nobatch", dynamic_batching=False)
         facegate_run("facegate-nobatch", ["image_verification"],
-                     {"FACEGATE_MODEL_REPOSITORY": str(_nobatch_repository(work))})
+                     {"FACEGATE_MODEL_REPOSITORY": str(nobatch)})
         baseline_run("ort-inprocess", "benchmarks.baselines.ort_server")
+        baseline_run("ort-inprocess-nospin", "benchmarks.baselines.ort_server",
+                     {"FACEGATE_ORT_SPIN": "0"})
         baseline_run("dlib", "benchmarks.baselines.dlib_server")
-        for name, env in TUNING_BEFORE.items():
+        batched = _repository(work, "detector-batched", batch_on_cpu=True)
+        tuning = {
+            **TUNING_BEFORE,
+            "facegate-detector-batched": {"FACEGATE_MODEL_REPOSITORY": str(batched)},
+            **OPTIONS,
+        }
+        for name, env in tuning.items():
             facegate_run(name, ["image_verification"], env)
         models = None
         if not args.skip_perf_analyzer:
@@ -191,20 +234,31 @@ def run(args: argparse.Namespace) -> dict:
         shutil.rmtree(work, ignore_errors=True)
 
 
-# The tuning's "before" (issue 5, item 6): facegate with the change switched off, measured in
-# the same run as the default configuration. Filled in by the tuning commit.
-TUNING_BEFORE: dict[str, dict[str, str]] = {}
+# The tuning (issue 5, item 6), each change undone alone and measured in the same run as the
+# default configuration: ONNX Runtime's spinning threads (on before; they burned the cores the
+# other models and the frontend needed), and the detectors' dynamic batching on the CPU
+# ("facegate-detector-batched" below: a batch of 640 images costs more per image there).
+TUNING_BEFORE: dict[str, dict[str, str]] = {
+    "facegate-spinning": {"FACEGATE_ORT_SPIN": "1"},
+}
+# An operator's option measured beside it: photos <= 320 px on the 320 detector (less work,
+# slightly less TAR at strict thresholds; off by default).
+OPTIONS: dict[str, dict[str, str]] = {
+    "facegate-small-detector": {"FACEGATE_SMALL_DETECTOR": "true"},
+}
 
 
-def _nobatch_repository(work: Path) -> Path:
-    """The embedded repository with `dynamic_batching` left out of every config."""
-    from model_repository.build import write_embedded
-    from model_repository.specs import MODELS as SPECS
-    from deploy.embedded_triton import DEFAULT_MODEL_REPOSITORY
-    target = work / "nobatch"
+def _repository(work: Path, name: str, *, dynamic_batching: bool = True,
+                batch_on_cpu: bool | None = None) -> Path:
+    """An embedded repository over the built ONNX files with other batching: every model
+    without the batcher, or `batch_on_cpu` forced for every model."""
+    target = work / name
     for spec in SPECS:
+        if batch_on_cpu is not None:
+            spec = dataclasses.replace(spec, batching=dataclasses.replace(
+                spec.batching, batch_on_cpu=batch_on_cpu))
         onnx = (DEFAULT_MODEL_REPOSITORY / spec.name / "1" / "model.onnx").resolve()
-        write_embedded(spec, onnx, target, dynamic_batching=False)
+        write_embedded(spec, onnx, target, dynamic_batching=dynamic_batching)
     return target
 
 
@@ -227,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=6.0, help="length of a photo step")
     parser.add_argument("--video-seconds", type=float, default=12.0,
                         help="length of a video step")
+    parser.add_argument("--max-step-seconds", type=float, default=30.0,
+                        help="skip a step that would need a longer window (see step_seconds)")
     parser.add_argument("--quick", action="store_true", help="three steps per sweep (a smoke run)")
     parser.add_argument("--skip-perf-analyzer", action="store_true")
     parser.add_argument("--out", type=Path, default=RESULTS / "load.json")

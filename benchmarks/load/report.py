@@ -9,7 +9,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-COMPARED = ("facegate", "facegate-nobatch", "ort-inprocess", "dlib")
+COMPARED = ("facegate", "facegate-nobatch", "ort-inprocess", "ort-inprocess-nospin", "dlib",
+            "facegate-spinning", "facegate-detector-batched", "facegate-small-detector")
 P99_BUDGETS_MS = (250, 500, 1000, 2000, 4000)
 
 
@@ -42,7 +43,7 @@ def ratios(results: dict, baseline: str, server: str = "facegate") -> dict:
     at_load = {}
     for step in ours["steps"]:
         other = _step(theirs, step["concurrency"])
-        if other:
+        if other and other["requests_per_s"] > 0 and other["p99_ms"] > 0:
             at_load[step["concurrency"]] = {
                 "throughput": round(step["requests_per_s"] / other["requests_per_s"], 2),
                 "p99": round(step["p99_ms"] / other["p99_ms"], 2),
@@ -66,7 +67,12 @@ def _endpoint_table(run: dict) -> list[str]:
             f"{s['p95_ms']:.0f} | {s['p99_ms']:.0f} | {100 * s['error_rate']:.1f}% | "
             + " | ".join(cells) + f" | {s['cpu_server_pct']} / {s['cpu_triton_pct']} |")
     codes = run["warm_up_codes"]
-    lines += ["", f"Warm-up answers (each body once): {codes}.", ""]
+    lines += ["", f"Warm-up answers (each body once): {codes}."]
+    if run.get("skipped_concurrency"):
+        lines.append(f"Skipped concurrency {run['skipped_concurrency']}: saturated, a step would "
+                     "only measure a longer queue (latency = concurrency / throughput) and need "
+                     "a window over the limit.")
+    lines.append("")
     return lines
 
 
@@ -94,10 +100,25 @@ def _ratio_table(results: dict) -> list[str]:
         r = ratios(results, baseline)
         if not r:
             continue
-        budget = [f"{v}x" if v is not None else "n/a" for v in r["throughput_at_equal_p99"].values()]
+        budget = [f"{v}x" if v is not None else "n/a"
+                  for v in r["throughput_at_equal_p99"].values()]
         c16 = r["at_equal_concurrency"].get(16, {})
         lines.append(f"| {baseline} | " + " | ".join(budget)
                      + f" | {c16.get('throughput', 'n/a')}x | {c16.get('p99', 'n/a')}x |")
+    return lines
+
+
+def _cpu_table(results: dict, concurrency: int = 16) -> list[str]:
+    """Where the machine's CPU went at one load, per server: the cost of one request."""
+    lines = [f"| server (c{concurrency}) | req/s | CPU frontend % | CPU Triton % | "
+             "CPU ms per request |", "|---|---|---|---|---|"]
+    for run in _runs(results, endpoint="image_verification"):
+        step = _step(run, concurrency)
+        if step and step["requests_per_s"]:
+            cpu = step["cpu_server_pct"] + step["cpu_triton_pct"]
+            lines.append(f"| {run['server']} | {step['requests_per_s']} | "
+                         f"{step['cpu_server_pct']} | {step['cpu_triton_pct']} | "
+                         f"{10 * cpu / step['requests_per_s']:.1f} |")
     return lines
 
 
@@ -127,6 +148,8 @@ def markdown(results: dict) -> str:
         *_comparison_table(results), "", "Ratios (facegate / baseline): throughput at equal p99 "
         "(best requests/s of each sweep among error-free steps within the p99 budget), and "
         "throughput and p99 at equal concurrency.", "", *_ratio_table(results), "",
+        "CPU per request (the servers' processes' CPU time over the step, from /proc; "
+        "100% is one core busy):", "", *_cpu_table(results), "",
         "Stage time per request inside facegate (ms, summed over the request's concurrent "
         "parts, from `facegate_stage_duration_seconds`):", "", *_stage_table(results), "",
         "## Every endpoint", "",

@@ -91,7 +91,8 @@ def _wait_ready(server: Server, path: str, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            raise RuntimeError(f"{server.name} exited ({server.process.returncode}); see {server.log}")
+            raise RuntimeError(
+                f"{server.name} exited ({server.process.returncode}); see {server.log}")
         try:
             with urllib.request.urlopen(server.url + path, timeout=2) as answer:
                 if answer.status == 200:
@@ -124,6 +125,9 @@ def start_facegate(name: str, logs: Path, env: Mapping[str, str] | None = None) 
         "FACEGATE_TRITON_GRPC_PORT": str(free_port()),
         "FACEGATE_TRITON_METRICS_PORT": str(metrics),
         "FACEGATE_LOG_LEVEL": "WARNING",
+        # above the sweep's 64 connections plus the scrapes: the sweep measures capacity, not
+        # the admission limit (tests/integration/test_response_codes.py covers that)
+        "FACEGATE_MAX_IN_FLIGHT": "128",
         **(env or {}),
     }
     process, log = _spawn(name, "frontend", [], settings, port, logs)
@@ -133,12 +137,13 @@ def start_facegate(name: str, logs: Path, env: Mapping[str, str] | None = None) 
     return server
 
 
-def start_baseline(name: str, module: str, logs: Path) -> Server:
+def start_baseline(name: str, module: str, logs: Path, env: Mapping[str, str] | None = None
+                   ) -> Server:
     """A baseline server (`benchmarks.baselines.*`) on a free port."""
     port = free_port()
     # the same log level as facegate's run (FACEGATE_LOG_LEVEL below): no per-request log line
     args = ["--port", str(port), "--host", "127.0.0.1", "--log-level", "WARNING"]
-    process, log = _spawn(name, module, args, {}, port, logs)
+    process, log = _spawn(name, module, args, env or {}, port, logs)
     server = Server(name, process, port, None, log)
     _wait_ready(server, "/healthz", 120)
     return server

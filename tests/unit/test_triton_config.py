@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from model_repository.specs import MODELS
+from model_repository.specs import DETECTORS, FACE_EMBEDDER, MODELS
 from model_repository.triton_config import FLAVOURS, parse, render
 from tests.conftest import REPO_ROOT
 
@@ -17,8 +17,18 @@ def test_config_parses_with_triton_schema_and_carries_the_description(spec, flav
     assert config.max_batch_size == spec.batching.max_batch_size
     assert [(t.name, list(t.dims)) for t in config.input] == [(t.name, list(t.dims)) for t in spec.inputs]
     assert [(t.name, list(t.dims)) for t in config.output] == [(t.name, list(t.dims)) for t in spec.outputs]
+    if flavour == "embedded" and not spec.batching.batch_on_cpu:
+        assert not config.HasField("dynamic_batching")
+        return
     assert config.dynamic_batching.max_queue_delay_microseconds == spec.batching.max_queue_delay_microseconds
     assert list(config.dynamic_batching.preferred_batch_size) == list(spec.batching.preferred_batch_sizes)
+
+
+def test_the_detectors_run_each_request_alone_on_the_cpu_and_batch_on_the_gpu():
+    for spec in DETECTORS:
+        assert not parse(render(spec, "embedded")).HasField("dynamic_batching")
+        assert parse(render(spec, "native")).HasField("dynamic_batching")
+    assert parse(render(FACE_EMBEDDER, "embedded")).HasField("dynamic_batching")
 
 
 @pytest.mark.parametrize("spec", MODELS, ids=lambda s: s.name)
