@@ -8,6 +8,7 @@ script (`contract.lua`) counts answers by contract code, since errors are JSON c
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -58,8 +59,8 @@ def run_wrk(
 ) -> Step:
     """Load `url + path` with `concurrency` connections for `seconds`, posting `bodies` in turn."""
     threads = min(concurrency, 2)
-    command = [
-        wrk_binary(), "-c", str(concurrency), "-t", str(threads), "-d", f"{seconds:g}s",
+    command = [  # wrk takes whole seconds
+        wrk_binary(), "-c", str(concurrency), "-t", str(threads), "-d", f"{math.ceil(seconds)}s",
         "--timeout", f"{TIMEOUT_S}s", "-s", str(SCRIPT), url + path,
         "--", path, content_type, *map(str, bodies),
     ]
