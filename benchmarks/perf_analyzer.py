@@ -108,7 +108,7 @@ class Settings:
     window_ms: int = 1000  # committed configs
     grid_window_ms: int = 500  # choice grid (measured `rounds` times)
     trials: int = 3
-    rounds: int = 3
+    rounds: int = 2
     batches: tuple[int, ...] = BATCHES
     concurrencies: tuple[int, ...] = CONCURRENCIES
     ort_one_thread_variant: bool = True

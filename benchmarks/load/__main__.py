@@ -1,13 +1,13 @@
 """`make bench`: the HTTP load benchmark of every endpoint, its baselines, and the model sweeps.
 
-    .venv/bin/python -m benchmarks.load [--seconds 6] [--video-seconds 12] [--quick]
+    .venv/bin/python -m benchmarks.load [--seconds 6] [--video-seconds 8] [--max-step-seconds 20] [--quick]
 
 One run on one machine, in this order (each server is a separate process, started the way an
 operator starts it, then stopped before the next):
 
 1. facegate (`python -m frontend`, embedded Triton, the committed configs): every endpoint,
    concurrency 1..64, each step at least 3 predicted latencies long; a step that would need
-   more than 30 s only measures a deeper queue on a saturated server and is skipped;
+   more than 20 s only measures a deeper queue on a saturated server and is skipped;
 2. the same server with Triton's dynamic batching left out: image_verification;
 3. the baselines behind a minimal aiohttp handler (`benchmarks/baselines/`): in-process ONNX
    Runtime (as by default, and with facegate's no-spinning setting), and dlib:
@@ -279,9 +279,9 @@ def _machine() -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=6.0, help="length of a photo step")
-    parser.add_argument("--video-seconds", type=float, default=12.0,
+    parser.add_argument("--video-seconds", type=float, default=8.0,
                         help="length of a video step")
-    parser.add_argument("--max-step-seconds", type=float, default=30.0,
+    parser.add_argument("--max-step-seconds", type=float, default=20.0,
                         help="skip a step that would need a longer window (see step_seconds)")
     parser.add_argument("--quick", action="store_true", help="three steps per sweep (a smoke run)")
     parser.add_argument("--skip-perf-analyzer", action="store_true")
