@@ -1,6 +1,7 @@
 """`make bench`: the HTTP load benchmark of every endpoint, its baselines, and the model sweeps.
 
-    .venv/bin/python -m benchmarks.load [--seconds 6] [--video-seconds 8] [--max-step-seconds 20] [--quick]
+    .venv/bin/python -m benchmarks.load [--seconds 6] [--video-seconds 8]
+                                        [--max-step-seconds 20] [--quick]
 
 One run on one machine, in this order (each server is a separate process, started the way an
 operator starts it, then stopped before the next):
@@ -60,9 +61,24 @@ VIDEO_ENDPOINTS = ("silent_detection", "silent_image_verification")
 MODELS = ("face_detector", "face_embedder", "face_liveness")
 
 
+def drain(server: Server, timeout_s: float = 120.0) -> None:
+    """Wait until the server has finished the requests wrk left behind when it stopped: they
+    would otherwise be counted, and take CPU, in the next step."""
+    if not server.triton_metrics:
+        time.sleep(1.0)  # the baselines have no gauge; each request takes well under a second
+        return
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if total(scrape(server.url + "/metrics"), "facegate_requests_in_flight") <= 1:
+            return  # the scrape itself
+        time.sleep(0.2)
+    LOGGER.warning("%s still busy after %.0f s", server.name, timeout_s)
+
+
 def measure_step(server: Server, workload: payloads.Workload, bodies: list[Path],
                  concurrency: int, seconds: float) -> dict:
     """One wrk step, with the servers' counters and CPU read before and after."""
+    drain(server)
     before = _counters(server)
     step = run_wrk(server.url, workload.path, payloads.FORM, bodies, concurrency, seconds)
     after = _counters(server)
