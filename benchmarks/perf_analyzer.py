@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
-import hashlib
 import importlib.metadata
 import json
 import logging
@@ -71,7 +70,7 @@ from model_repository.specs import (
     FACE_LIVENESS,
     ModelSpec,
 )
-from model_repository.weights import default_cache_dir
+from model_repository.weights import default_cache_dir, sha256_of
 
 LOGGER = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -152,14 +151,6 @@ COMMITTED = Variant("committed")
 # --------------------------------------------------------------------------------------------
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _tool_dir(cache_dir: Path | None) -> Path:
     return (cache_dir or default_cache_dir()) / "tools" / f"perf_analyzer-{PERF_ANALYZER_VERSION}"
 
@@ -183,7 +174,7 @@ def _fetch_wheel(tool_dir: Path) -> Path:
         if result.returncode != 0 or not wheel.is_file():
             raise RuntimeError(f"could not download {PERF_ANALYZER_REQUIREMENT}: "
                                f"{result.stderr.strip()}")
-    actual = _sha256(wheel)
+    actual = sha256_of(wheel)
     if actual != PERF_ANALYZER_WHEEL_SHA256:
         raise RuntimeError(f"{wheel} has sha256 {actual}, expected {PERF_ANALYZER_WHEEL_SHA256}; "
                            f"delete it to fetch it again")
@@ -202,14 +193,14 @@ def perf_analyzer_binary(cache_dir: Path | None = None) -> Path:
     tool_dir = _tool_dir(cache_dir)
     tool_dir.mkdir(parents=True, exist_ok=True)
     binary = tool_dir / "perf_analyzer"
-    if not (binary.is_file() and _sha256(binary) == PERF_ANALYZER_SHA256):
+    if not (binary.is_file() and sha256_of(binary) == PERF_ANALYZER_SHA256):
         wheel = _fetch_wheel(tool_dir)
         partial = binary.with_suffix(".partial")
         with zipfile.ZipFile(wheel) as archive, archive.open(PERF_ANALYZER_MEMBER) as source, \
                 partial.open("wb") as out:
             for block in iter(lambda: source.read(1 << 20), b""):
                 out.write(block)
-        actual = _sha256(partial)
+        actual = sha256_of(partial)
         if actual != PERF_ANALYZER_SHA256:
             partial.unlink()
             raise RuntimeError(f"{PERF_ANALYZER_MEMBER} in {wheel} has sha256 {actual}, "

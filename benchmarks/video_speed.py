@@ -25,14 +25,13 @@ import socket
 import statistics
 import tempfile
 import time
-from fractions import Fraction
 from pathlib import Path
 from urllib.parse import urlencode
 
 import aiohttp
-import av
 from aiohttp.test_utils import TestServer
 
+from benchmarks.load.payloads import short_clip
 from deploy.embedded_triton import (
     DEFAULT_MODEL_REPOSITORY,
     EmbeddedTriton,
@@ -53,28 +52,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def cut(path: Path, seconds: float) -> bytes:
-    """The first `seconds` of a video, re-encoded as H.264 MP4 at its own size and rate."""
-    buffer = io.BytesIO()
-    with av.open(str(path)) as source, av.open(buffer, "w", format="mp4") as target:
-        stream_in = source.streams.video[0]
-        rate = Fraction(round(float(stream_in.average_rate or 25)))
-        stream = target.add_stream("libx264", rate=rate)
-        stream.width, stream.height = stream_in.width, stream_in.height
-        stream.pix_fmt = "yuv420p"
-        stream.time_base = 1 / rate
-        for index, frame in enumerate(source.decode(video=0)):
-            if frame.time is not None and frame.time >= seconds:
-                break
-            picture = av.VideoFrame.from_ndarray(frame.to_ndarray(format="rgb24"), format="rgb24")
-            picture.pts = index
-            for packet in stream.encode(picture.reformat(format="yuv420p")):
-                target.mux(packet)
-        for packet in stream.encode():
-            target.mux(packet)
-    return buffer.getvalue()
 
 
 def rss_mb() -> float:
@@ -130,8 +107,8 @@ async def _stages(app, video: bytes, repeats: int = 5) -> dict[str, float]:
 async def _main(args: argparse.Namespace) -> dict:
     data = args.data_dir
     clips = {
-        "3s_1280x720": cut(data / "video/live/liveportrait_source_s32.mp4", 3.0),
-        "10s_720x1280": cut(data / "video/live/liveportrait_driving_d13.mp4", 10.0),
+        "3s_1280x720": short_clip(data / "video/live/liveportrait_source_s32.mp4", 3.0),
+        "10s_720x1280": short_clip(data / "video/live/liveportrait_driving_d13.mp4", 10.0),
     }
     keyring = KeyRing.from_strings([KEY], IV)
     config = EmbeddedTritonConfig(

@@ -160,28 +160,26 @@ def markdown(results: dict) -> str:
 
 
 def plot(results: dict, out_dir: Path) -> list[Path]:
-    written = []
-    facegate = _runs(results, server="facegate")
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
-    for run in facegate:
-        c = [s["concurrency"] for s in run["steps"]]
-        left.plot(c, [s["requests_per_s"] for s in run["steps"]], marker="o", label=run["endpoint"])
-        right.plot(c, [s["p99_ms"] for s in run["steps"]], marker="o", label=run["endpoint"])
-    _axes(left, "requests/s", "facegate: throughput by endpoint")
-    _axes(right, "p99 latency (ms)", "facegate: p99 by endpoint", log_y=True)
-    left.legend(fontsize=8)
-    written.append(_save(fig, out_dir / "load_endpoints.png"))
+    """Throughput and p99 against concurrency: facegate's endpoints, and image_verification's
+    servers."""
+    return [
+        _plot_pair(_runs(results, server="facegate"), "endpoint", "facegate",
+                   out_dir / "load_endpoints.png"),
+        _plot_pair(_runs(results, endpoint="image_verification"), "server",
+                   "image_verification", out_dir / "load_image_verification.png"),
+    ]
 
+
+def _plot_pair(runs: list[dict], label: str, title: str, path: Path) -> Path:
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
-    for run in _runs(results, endpoint="image_verification"):
+    for run in runs:
         c = [s["concurrency"] for s in run["steps"]]
-        left.plot(c, [s["requests_per_s"] for s in run["steps"]], marker="o", label=run["server"])
-        right.plot(c, [s["p99_ms"] for s in run["steps"]], marker="o", label=run["server"])
-    _axes(left, "requests/s", "image_verification: throughput")
-    _axes(right, "p99 latency (ms)", "image_verification: p99", log_y=True)
+        left.plot(c, [s["requests_per_s"] for s in run["steps"]], marker="o", label=run[label])
+        right.plot(c, [s["p99_ms"] for s in run["steps"]], marker="o", label=run[label])
+    _axes(left, "requests/s", f"{title}: throughput")
+    _axes(right, "p99 latency (ms)", f"{title}: p99", log_y=True)
     left.legend(fontsize=8)
-    written.append(_save(fig, out_dir / "load_image_verification.png"))
-    return written
+    return _save(fig, path)
 
 
 def _axes(ax, ylabel: str, title: str, log_y: bool = False) -> None:
