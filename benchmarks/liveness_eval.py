@@ -22,13 +22,13 @@ import asyncio
 import concurrent.futures
 import json
 import platform
-import socket
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from benchmarks.load.servers import free_port
 from benchmarks.synth_attacks import screen_replay_video, still_photo_video
 from deploy.embedded_triton import (
     DEFAULT_MODEL_REPOSITORY,
@@ -176,12 +176,6 @@ def _markdown(rows: list[dict], rates: dict[str, dict], command: str) -> str:
             f"{r['status']}{' (' + r['error'] + ')' if 'error' in r else ''} |"
         )
     return "\n".join(lines) + "\n"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def _main(data: Path) -> None:

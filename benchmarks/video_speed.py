@@ -21,7 +21,6 @@ import json
 import os
 import platform
 import resource
-import socket
 import statistics
 import tempfile
 import time
@@ -32,6 +31,7 @@ import aiohttp
 from aiohttp.test_utils import TestServer
 
 from benchmarks.load.payloads import short_clip
+from benchmarks.load.servers import free_port
 from deploy.embedded_triton import (
     DEFAULT_MODEL_REPOSITORY,
     EmbeddedTriton,
@@ -46,12 +46,6 @@ from frontend.crypto import KeyRing
 
 RESULTS = Path(__file__).resolve().parent / "results"
 KEY, IV = "k" * 32, "i" * 12
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def rss_mb() -> float:

@@ -6,10 +6,11 @@ What a team without Triton would write: one ``onnxruntime.InferenceSession`` per
 (CPUExecutionProvider, default threading), loaded once, called with one photo per detector call
 and one face (its chip and the chip's mirror image, as facegate does) per embedder call. The
 work per photo is facegate's own: `letterbox` to the detector size facegate picks (640, or with
-``FACEGATE_SMALL_DETECTOR=true`` as for facegate 320 px for a photo that fits), YuNet, `faces_from_detections`, the face nearest
-the centre, `face_chips` (aligned chip + mirror), the dlib ResNet, mirror average. Left out: Triton
-and its dynamic batching across requests (see `common` for the rest). ONNX Runtime's threads
-spin between ops as by default; with ``FACEGATE_ORT_SPIN=0`` they don't (facegate's setting).
+``FACEGATE_SMALL_DETECTOR=true`` 320 px for a photo that fits), YuNet, `faces_from_detections`,
+the face nearest the centre, `face_chips` (aligned chip + mirror), the dlib ResNet, mirror
+average. Left out: Triton and its dynamic batching across requests (see `common` for the
+rest). ONNX Runtime's threads spin between ops as by default; with ``FACEGATE_ORT_SPIN=0`` they
+don't (facegate's setting).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import numpy as np
 import onnxruntime
 
 from benchmarks.baselines.common import main
+from frontend.config import Settings
 from frontend.service.faces import face_chips, nearest_to_centre
 from model_repository.specs import DETECTORS, FACE_DETECTOR, FACE_EMBEDDER
 from preprocessing.detection import (
@@ -50,8 +52,7 @@ class OrtFaces:
 
     def __init__(self, repository: Path = MODEL_REPOSITORY) -> None:
         self.detectors = {d.inputs[0].dims[0]: _session(d.name, repository) for d in DETECTORS}
-        small = os.environ.get("FACEGATE_SMALL_DETECTOR", "false").lower() in ("1", "true")
-        self.sizes = detector_sizes(small)
+        self.sizes = detector_sizes(Settings.from_env().small_detector)
         self.embedder = _session(FACE_EMBEDDER.name, repository)
 
     def __call__(self, image_bgr: np.ndarray) -> np.ndarray | None:

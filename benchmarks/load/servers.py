@@ -5,7 +5,6 @@ what can be read off them between load steps: CPU time of their processes, Prome
 from __future__ import annotations
 
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -14,6 +13,8 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KEY, IV = "dcbbad6765e14139a07d34b92292a672", "df25d188a061"  # the manual's sample pair
@@ -149,20 +150,15 @@ def start_baseline(name: str, module: str, logs: Path, env: Mapping[str, str] | 
     return server
 
 
-_SAMPLE = re.compile(r'^(\w+)(?:\{([^}]*)\})? (\S+)$')
-
-
 def scrape(url: str) -> dict[tuple[str, frozenset], float]:
-    """Prometheus text -> {(name, labels): value}."""
+    """Prometheus text -> {(sample name, labels): value}."""
     with urllib.request.urlopen(url, timeout=10) as answer:
         text = answer.read().decode()
-    samples = {}
-    for line in text.splitlines():
-        match = _SAMPLE.match(line)
-        if match:
-            labels = frozenset(re.findall(r'(\w+)="([^"]*)"', match.group(2) or ""))
-            samples[(match.group(1), labels)] = float(match.group(3))
-    return samples
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
 
 
 def total(samples: Mapping[tuple[str, frozenset], float], name: str, **labels: str) -> float:

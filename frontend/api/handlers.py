@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import concurrent.futures
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -35,6 +34,7 @@ from frontend.contract.fields import (
 from frontend.crypto import KeyRing
 from frontend.executor import run_cpu
 from frontend.liveness_file import LivenessFileLimits, open_sealed
+from frontend.service.faces import timed
 from frontend.service.photos import FaceReport, PhotoService
 from frontend.service.video import BestFrame, VideoLiveness, VideoService
 from preprocessing.detection import Face
@@ -55,10 +55,8 @@ async def _cpu(app: web.Application, function: Callable[..., T], *args: Any) -> 
 
 
 async def _decrypt(app: web.Application, text: str) -> bytes:
-    started = time.perf_counter()
-    plain = await _cpu(app, app[KEYRING].decrypt, text)
-    app[METRICS].observe_stage("decrypt", time.perf_counter() - started)
-    return plain
+    with timed(app[METRICS].observe_stage, "decrypt"):
+        return await _cpu(app, app[KEYRING].decrypt, text)
 
 
 def rect(face: Face) -> dict[str, int]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -19,12 +19,25 @@ from frontend.inference.triton import TritonModels
 from preprocessing.alignment import align_chip
 from preprocessing.detection import (
     DEFAULT_SCORE_THRESHOLD,
-    DETECTOR_SIZES,
     Face,
     detector_size,
+    detector_sizes,
     faces_from_detections,
     letterbox,
 )
+
+ObserveStage = Callable[[str, float], None]
+"""Called with a stage's name and its seconds (`frontend.api.metrics.Metrics.observe_stage`)."""
+
+
+@contextmanager
+def timed(observe: ObserveStage, stage: str) -> Iterator[None]:
+    """Report the wall time of the ``with`` block as `stage`, whether it returns or raises."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        observe(stage, time.perf_counter() - started)
 
 
 @dataclass(frozen=True)
@@ -73,8 +86,8 @@ class FacePipeline:
         *,
         score_threshold: float = DEFAULT_SCORE_THRESHOLD,
         mirror: bool = True,
-        observe_stage: Callable[[str, float], None] = lambda stage, seconds: None,
-        detector_sizes: tuple[int, ...] = DETECTOR_SIZES[-1:],
+        observe_stage: ObserveStage = lambda stage, seconds: None,
+        detector_sizes: tuple[int, ...] = detector_sizes(small_detector=False),
     ) -> None:
         self.models = models
         self.detector_sizes = detector_sizes
@@ -83,20 +96,13 @@ class FacePipeline:
         self.mirror = mirror
         self.observe_stage = observe_stage
 
-    @contextmanager
-    def _stage(self, name: str):
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.observe_stage(name, time.perf_counter() - started)
 
     async def _run(self, function, *args):
         return await run_cpu(self.executor, function, *args)
 
     async def detect(self, image_bgr: np.ndarray) -> list[Face]:
         """All faces in a photo, highest score first."""
-        with self._stage("detect"):
+        with timed(self.observe_stage, "detect"):
             size = detector_size(image_bgr.shape, self.detector_sizes)
             boxed = await self._run(letterbox, image_bgr, size)
             detections = await self.models.detect(boxed.image[None])
@@ -108,9 +114,9 @@ class FacePipeline:
         """Descriptors of the given faces, in one batched model call."""
         if not faces:
             return []
-        with self._stage("align"):
+        with timed(self.observe_stage, "align"):
             chips = await self._run(face_chips, image_bgr, faces, self.mirror)
-        with self._stage("embed"):
+        with timed(self.observe_stage, "embed"):
             descriptors = await self.models.embed(chips)
         if self.mirror:
             descriptors = (descriptors[0::2] + descriptors[1::2]) / 2

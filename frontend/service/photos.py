@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -18,7 +17,13 @@ import numpy as np
 from frontend.contract.codes import Code, ContractError
 from frontend.executor import run_cpu
 from frontend.liveness_file import LivenessCapture, LivenessFileError
-from frontend.service.faces import EmbeddedFace, FacePipeline, nearest_to_centre
+from frontend.service.faces import (
+    EmbeddedFace,
+    FacePipeline,
+    ObserveStage,
+    nearest_to_centre,
+    timed,
+)
 from frontend.service.scores import ScoreCalibration
 from preprocessing.alignment import liveness_crops
 from preprocessing.detection import Face
@@ -89,7 +94,7 @@ class PhotoService:
         executor: concurrent.futures.Executor | None = None,
         *,
         liveness_threshold: float = 0.5,
-        observe_stage: Callable[[str, float], None] = lambda stage, seconds: None,
+        observe_stage: ObserveStage = lambda stage, seconds: None,
     ) -> None:
         self.pipeline = pipeline
         self.calibration = calibration
@@ -111,11 +116,8 @@ class PhotoService:
             PhotoError: the photo breaks a limit or does not decode.
             ContractError(4000): no face, upright or (with ``auto_rotate``) turned.
         """
-        started = time.perf_counter()
-        try:
+        with timed(self.observe_stage, "decode"):
             image = await self._run(decode_photo, data, self.limits, honour_exif=auto_rotate)
-        finally:
-            self.observe_stage("decode", time.perf_counter() - started)
         if not auto_rotate:
             faces = await self.pipeline.detect(image)
             if faces:
@@ -227,12 +229,11 @@ class PhotoService:
         ]
         if not seen:
             raise ContractError(Code.LIVENESS_CHECK_FAILED, "no face in any liveness frame")
-        started = time.perf_counter()
-        crops = await self._run(lambda: [liveness_crops(image, face) for image, face in seen])
-        p_real = await self.pipeline.models.liveness(
-            np.stack([c[0] for c in crops]), np.stack([c[1] for c in crops])
-        )
-        self.observe_stage("liveness", time.perf_counter() - started)
+        with timed(self.observe_stage, "liveness"):
+            crops = await self._run(lambda: [liveness_crops(image, face) for image, face in seen])
+            p_real = await self.pipeline.models.liveness(
+                np.stack([c[0] for c in crops]), np.stack([c[1] for c in crops])
+            )
         scores = [float(p) for p in np.asarray(p_real).reshape(-1)]
         qualities = await self._run(lambda: [measure(image, face).score for image, face in seen])
         best = seen[int(np.argmax(qualities))]
