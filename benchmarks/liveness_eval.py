@@ -1,5 +1,5 @@
 """Silent-liveness evaluation in ISO/IEC 30107-3 terms, through the server's own VideoService
-on the embedded Triton with the real models.
+and face pipeline with the real models, run in-process (`frontend.inference.onnx.OnnxModels`).
 
     .venv/bin/python -m benchmarks.liveness_eval [--data-dir ../shared/data]
 
@@ -28,19 +28,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from benchmarks.load.servers import free_port
 from benchmarks.synth_attacks import screen_replay_video, still_photo_video
-from deploy.embedded_triton import (
-    DEFAULT_MODEL_REPOSITORY,
-    EmbeddedTriton,
-    EmbeddedTritonConfig,
-    TritonPorts,
-)
 from frontend.contract.codes import ContractError
-from frontend.inference.triton import TritonModels
+from frontend.inference.onnx import OnnxModels
 from frontend.service.faces import FacePipeline
 from frontend.service.photos import PhotoService
-from frontend.service.scores import ScoreCalibration
+from frontend.service.stages import Stages
 from frontend.service.video import VideoService
 from preprocessing.image import PhotoLimits
 from preprocessing.video import VideoError, VideoLimits
@@ -179,17 +172,11 @@ def _markdown(rows: list[dict], rates: dict[str, dict], command: str) -> str:
 
 
 async def _main(data: Path) -> None:
-    config = EmbeddedTritonConfig(
-        model_repository=DEFAULT_MODEL_REPOSITORY,
-        ports=TritonPorts(free_port(), free_port(), free_port()),
-    )
-    with EmbeddedTriton(config) as triton, concurrent.futures.ThreadPoolExecutor(2) as pool:
-        models = TritonModels(triton.grpc_url, timeout_s=60)
-        photos = PhotoService(
-            FacePipeline(models, pool), ScoreCalibration.from_file(), PhotoLimits(), pool
-        )
-        rows = await _evaluate(data, VideoService(photos, VideoLimits(), threshold=THRESHOLD))
-        await models.close()
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        pipeline = FacePipeline(OnnxModels(executor=pool, threads=2), Stages(pool))
+        photos = PhotoService(pipeline, PhotoLimits())
+        videos = VideoService(pipeline, photos, VideoLimits(), threshold=THRESHOLD)
+        rows = await _evaluate(data, videos)
     rates = _rates(rows)
     command = ".venv/bin/python -m benchmarks.liveness_eval"
     RESULTS.mkdir(exist_ok=True)

@@ -35,6 +35,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
+from benchmarks.inprocess import InProcessPipeline
 from deploy.embedded_triton import (
     DEFAULT_MODEL_REPOSITORY,
     EmbeddedTriton,
@@ -45,7 +46,7 @@ from frontend.inference.triton import TritonModels
 from model_repository.build import write_embedded
 from model_repository.specs import FACE_DETECTOR, FACE_EMBEDDER, ModelSpec
 from preprocessing.alignment import align_chip
-from preprocessing.detection import faces_from_detections, letterbox
+from preprocessing.detection import letterbox
 
 LOGGER = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -62,8 +63,9 @@ def sample_inputs() -> tuple[np.ndarray, np.ndarray]:
     if photo is None:
         photo = np.random.default_rng(0).integers(0, 255, (250, 250, 3), dtype=np.uint8)
     boxed = letterbox(photo)
-    session = ort.InferenceSession(str(EMBEDDED / "face_detector/1/model.onnx"))
-    faces = faces_from_detections(session.run(None, {"image": boxed.image[None]})[0][0], boxed.scale)
+    pipeline = InProcessPipeline()
+    faces = pipeline.detect(photo)
+    pipeline.close()
     landmarks = faces[0].landmarks if faces else np.array(
         [[90, 110], [160, 110], [125, 150], [95, 185], [155, 185]], np.float32)
     return boxed.image[None], align_chip(photo, landmarks)[None]

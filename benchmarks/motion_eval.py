@@ -31,7 +31,8 @@ import av
 import cv2
 import numpy as np
 
-from benchmarks.quality_eval import DATA, InProcessDetector
+from benchmarks.inprocess import InProcessPipeline
+from benchmarks.quality_eval import DATA
 from benchmarks.synth_attacks import recompress, screen_replay_video, still_photo_video
 from preprocessing.detection import Face
 from preprocessing.motion import Box, MotionEvidence, planarity
@@ -121,7 +122,7 @@ class Row:
     ms_per_pair: float
 
 
-def measure(detector: InProcessDetector, video_bytes: bytes, *, max_side: int | None = None
+def measure(detector: InProcessPipeline, video_bytes: bytes, *, max_side: int | None = None
             ) -> tuple[MotionEvidence, float]:
     """Planarity evidence for a video, and the milliseconds planarity took per pair."""
     frames, times = sample_frames(video_bytes, max_side=max_side)
@@ -180,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--keep", type=Path, default=None,
                         help="write the synthesised videos here instead of a temporary directory")
     args = parser.parse_args(argv)
-    detector = InProcessDetector()
+    detector = InProcessPipeline()
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         folder = args.keep or Path(scratch)

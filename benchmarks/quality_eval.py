@@ -2,8 +2,8 @@
 
     python -m benchmarks.quality_eval [--identities 300] [--synthetic 200]
 
-Runs the detector in-process (ONNX Runtime on the built ``face_detector`` model, no Triton)
-and prints:
+Runs the server's detector step in-process (`benchmarks.inprocess`: the built models in ONNX
+Runtime, no Triton) and prints:
 
 - the false-occlusion rate on clear photos: the first LFW image of the first ``--identities``
   identities (sorted by name), and every non-LFW photo in ``faces/``; photos that a person
@@ -29,16 +29,14 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import onnxruntime as ort
 
-from model_repository.specs import FACE_DETECTOR
+from benchmarks.inprocess import InProcessPipeline
 from preprocessing.alignment import CHIP_TEMPLATE, similarity_transform
-from preprocessing.detection import Face, faces_from_detections, letterbox
+from preprocessing.detection import Face
 from preprocessing.quality import OCCLUSION_THRESHOLD, FaceQuality, measure
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA = REPO_ROOT.parent / "shared" / "data"
-DETECTOR_ONNX = REPO_ROOT / "model_repository" / "native" / FACE_DETECTOR.name / "1" / "model.onnx"
 
 # Photos of the two clear evaluation sets that a person looked at (all 300 + 354 chips) and
 # found really occluded; they are counted apart from the false-occlusion rate.
@@ -93,24 +91,6 @@ REAL_SUNGLASSES = (
 REAL_MOUTH_COVERED = ("Frank_Bell/Frank_Bell_0001.jpg", "Celine_Dion/Celine_Dion_0003.jpg")
 
 
-class InProcessDetector:
-    """The built face detector in an in-process ONNX Runtime session, plus the client's NMS."""
-
-    def __init__(self, onnx_path: Path = DETECTOR_ONNX, threads: int = 2) -> None:
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        self._session = ort.InferenceSession(
-            str(onnx_path), options, providers=["CPUExecutionProvider"]
-        )
-        self._input = FACE_DETECTOR.inputs[0].name
-
-    def detect(self, image_bgr: np.ndarray) -> list[Face]:
-        """All faces in a BGR photo, highest score first."""
-        boxed = letterbox(image_bgr)
-        (detections,) = self._session.run(None, {self._input: boxed.image[None]})
-        return faces_from_detections(detections[0], boxed.scale)
-
-
 def nearest(faces: list[Face], x: float, y: float) -> Face | None:
     """The face whose box centre is closest to (x, y), or None if there is none."""
     if not faces:
@@ -118,19 +98,19 @@ def nearest(faces: list[Face], x: float, y: float) -> Face | None:
     return min(faces, key=lambda f: (f.center[0] - x) ** 2 + (f.center[1] - y) ** 2)
 
 
-def central_face(detector: InProcessDetector, image_bgr: np.ndarray) -> Face | None:
+def central_face(detector: InProcessPipeline, image_bgr: np.ndarray) -> Face | None:
     """The face nearest the photo's centre (LFW's subject), or None."""
     height, width = image_bgr.shape[:2]
     return nearest(detector.detect(image_bgr), width / 2, height / 2)
 
 
-def largest_face(detector: InProcessDetector, image_bgr: np.ndarray) -> Face | None:
+def largest_face(detector: InProcessPipeline, image_bgr: np.ndarray) -> Face | None:
     """The largest face (the subject of the non-LFW photos), or None."""
     faces = detector.detect(image_bgr)
     return max(faces, key=lambda f: f.box[2] * f.box[3]) if faces else None
 
 
-def redetect(detector: InProcessDetector, image_bgr: np.ndarray, before: Face) -> Face | None:
+def redetect(detector: InProcessPipeline, image_bgr: np.ndarray, before: Face) -> Face | None:
     """The face found again near `before` in an edited photo, or None if it is gone."""
     found = nearest(detector.detect(image_bgr), *before.center)
     if found is None or np.hypot(*np.subtract(found.center, before.center)) > before.box[2] / 2:
@@ -280,8 +260,8 @@ def _relative(path: Path, data: Path) -> str:
     return path.relative_to(data / "faces").as_posix()
 
 
-def evaluate_clear(detector: InProcessDetector, photos: list[Path], data: Path,
-                   pick: Callable[[InProcessDetector, np.ndarray], Face | None]) -> dict:
+def evaluate_clear(detector: InProcessPipeline, photos: list[Path], data: Path,
+                   pick: Callable[[InProcessPipeline, np.ndarray], Face | None]) -> dict:
     rows, seconds = [], []
     for path in photos:
         image = cv2.imread(str(path))
@@ -303,7 +283,7 @@ def evaluate_clear(detector: InProcessDetector, photos: list[Path], data: Path,
     }
 
 
-def evaluate_synthetic(detector: InProcessDetector, photos: list[Path], data: Path,
+def evaluate_synthetic(detector: InProcessPipeline, photos: list[Path], data: Path,
                        count: int, seed: int = 0) -> dict[str, dict]:
     rng = np.random.default_rng(seed)
     results = {name: {"faces": 0, "lost": 0, "right": 0, "wrong": 0} for name in OCCLUDERS}
@@ -332,7 +312,7 @@ def evaluate_synthetic(detector: InProcessDetector, photos: list[Path], data: Pa
     return results
 
 
-def evaluate_real(detector: InProcessDetector, names: tuple[str, ...], data: Path,
+def evaluate_real(detector: InProcessPipeline, names: tuple[str, ...], data: Path,
                   region: str) -> dict:
     found, hits, missed = 0, 0, []
     for name in names:
@@ -358,7 +338,7 @@ def main() -> None:
     parser.add_argument("--synthetic", type=int, default=200)
     parser.add_argument("--data", type=Path, default=DATA)
     args = parser.parse_args()
-    detector = InProcessDetector()
+    detector = InProcessPipeline()
     lfw = first_lfw_images(args.data, args.identities)
 
     print(f"occlusion threshold {OCCLUSION_THRESHOLD}")

@@ -5,7 +5,7 @@
 Two clips cut and re-encoded (H.264) from the shared live videos: 3 s at 1280x720
 (``liveportrait_source_s32``) and 10 s at 720x1280 (``liveportrait_driving_d13``). For each:
 end-to-end latency at concurrency 1 and requests/s at concurrency 8 over HTTP, and the time of
-each service stage (decode, detect, liveness, motion, quality), timed in-process on the same
+each video stage (decode, detect, liveness, motion), timed in-process on the same
 server (mean of 5 runs): their sum against the end-to-end p50 shows what HTTP, AES and JSON
 add. Then a soak of consecutive requests: the server process's RSS before and after, and the
 temporary directory's entries, which must not grow. Writes
@@ -39,7 +39,8 @@ from deploy.embedded_triton import (
     TritonPorts,
 )
 from frontend.api.app import create_app
-from frontend.api.handlers import VIDEO_SERVICE
+from frontend.api.metrics import METRICS
+from frontend.api.services import SERVICES
 from frontend.config import Settings
 from frontend.contract.fields import SILENT_DETECTION
 from frontend.crypto import KeyRing
@@ -89,13 +90,26 @@ async def _load(session, body: bytes, concurrency: int, requests: int) -> dict:
     }
 
 
+VIDEO_STAGES = ("decode", "detect", "liveness", "motion")
+
+
 async def _stages(app, video: bytes, repeats: int = 5) -> dict[str, float]:
-    totals: dict[str, float] = {}
+    """Mean ms of each video stage, as the server's own stage histogram counts it."""
+    registry = app[METRICS].registry
+
+    def sums() -> dict[str, float]:
+        return {
+            stage: registry.get_sample_value(
+                "facegate_stage_duration_seconds_sum", {"stage": f"video_{stage}"}
+            ) or 0.0
+            for stage in VIDEO_STAGES
+        }
+
+    before = sums()
     for _ in range(repeats):
-        result = await app[VIDEO_SERVICE].silent_liveness(video)
-        for stage, seconds in result.seconds.items():
-            totals[stage] = totals.get(stage, 0.0) + seconds / repeats
-    return {k: round(1000 * v, 1) for k, v in totals.items()}
+        await app[SERVICES].videos.silent_liveness(video)
+    after = sums()
+    return {k: round(1000 * (after[k] - before[k]) / repeats, 1) for k in VIDEO_STAGES}
 
 
 async def _main(args: argparse.Namespace) -> dict:

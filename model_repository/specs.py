@@ -9,6 +9,10 @@ the official container's native ONNX Runtime backend), and the client in
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+
+NATIVE_REPOSITORY = Path(__file__).resolve().parent / "native"
+"""Where the builder writes each model's ONNX file (`onnx_file`), shared by every runtime."""
 
 
 @dataclass(frozen=True)
@@ -221,3 +225,8 @@ FACE_LIVENESS = ModelSpec(
 
 MODELS: tuple[ModelSpec, ...] = (FACE_DETECTOR, FACE_DETECTOR_SMALL, FACE_EMBEDDER, FACE_LIVENESS)
 MODELS_BY_NAME: dict[str, ModelSpec] = {m.name: m for m in MODELS}
+
+
+def onnx_file(spec: ModelSpec, repository: Path = NATIVE_REPOSITORY) -> Path:
+    """The built ONNX file of a model in a repository laid out as Triton's (``<name>/1/``)."""
+    return repository / spec.name / "1" / "model.onnx"

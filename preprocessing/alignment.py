@@ -76,6 +76,15 @@ def align_chip(image_bgr: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(chip, cv2.COLOR_BGR2RGB)
 
 
+def face_chips(image_bgr: np.ndarray, faces: list[Face], mirror: bool) -> np.ndarray:
+    """Each face's chip, followed by its mirror image when `mirror`: [N or 2N, 150, 150, 3]."""
+    chips = []
+    for face in faces:
+        chip = align_chip(image_bgr, face.landmarks)
+        chips += [chip, chip[:, ::-1]] if mirror else [chip]
+    return np.stack(chips)
+
+
 def _liveness_box(face: Face) -> tuple[float, float, float, float]:
     """YuNet's box mapped onto the RetinaFace convention MiniFASNet was trained with."""
     x, y, w, h = face.box
@@ -104,3 +113,13 @@ def liveness_crops(image_bgr: np.ndarray, face: Face) -> tuple[np.ndarray, np.nd
     box = _liveness_box(face)
     v2_scale, v1se_scale = LIVENESS_SCALES
     return _context_crop(image_bgr, box, v2_scale), _context_crop(image_bgr, box, v1se_scale)
+
+
+def face_crop(image_bgr: np.ndarray, face: Face, margin: float = 0.3) -> np.ndarray:
+    """The face's box grown by `margin` of its size on each side, clipped to the picture."""
+    x, y, w, h = face.box
+    height, width = image_bgr.shape[:2]
+    left, top = max(0, int(x - margin * w)), max(0, int(y - margin * h))
+    right = min(width, int(x + w * (1 + margin)))
+    bottom = min(height, int(y + h * (1 + margin)))
+    return image_bgr[top:bottom, left:right]

@@ -145,3 +145,11 @@ def faces_from_detections(
         )
     faces.sort(key=lambda face: face.score, reverse=True)
     return faces
+
+
+def nearest_to_centre(faces: list[Face], image_shape: tuple[int, ...]) -> Face:
+    """The face whose box centre is closest to the photo's centre: the one a photo is about."""
+    height, width = image_shape[:2]
+    return min(
+        faces, key=lambda f: (f.center[0] - width / 2) ** 2 + (f.center[1] - height / 2) ** 2
+    )

@@ -158,3 +158,11 @@ def turn(image_bgr: np.ndarray, degrees: int) -> np.ndarray:
 def rotations(image_bgr: np.ndarray) -> list[tuple[int, np.ndarray]]:
     """The photo turned by 90, 180 and 270 degrees clockwise, for ``auto_rotate``."""
     return [(degrees, turn(image_bgr, degrees)) for degrees in _TURNS]
+
+
+def encode_jpeg(image_bgr: np.ndarray, quality: int = 90) -> bytes:
+    """A BGR picture as a JPEG file."""
+    ok, buffer = cv2.imencode(".jpg", image_bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError("JPEG encoding failed")
+    return buffer.tobytes()

@@ -2,10 +2,11 @@
 
 One route, ``POST /identity/image_verification/stateless`` (form fields
 ``first_encrypted_image`` and ``second_encrypted_image``), plus ``GET /healthz``. The handler
-reads the form with ``await request.post()`` and runs the whole request's CPU work (decrypt with
-facegate's `frontend.crypto`, ``cv2.imdecode``, then the baseline's ``describe``: detect, align,
-embed) as one synchronous function in a thread pool of ``--workers`` threads. The descriptors'
-Euclidean distance goes through facegate's score calibration, so answers are comparable.
+reads the form with ``await request.post()``; each photo is decrypted (facegate's
+`frontend.crypto`) and decoded (``cv2.imdecode``) in a thread pool of ``--workers`` threads and
+described by the baseline's ``describe`` (detect, align, embed), the two photos concurrently.
+The descriptors' Euclidean distance goes through facegate's score calibration, so answers are
+comparable.
 
 Deliberately left out: Triton, any batching across requests, EXIF / auto-rotation, photo size
 limits, quality checks, metrics, overload shedding. Errors answer facegate's codes (1200
@@ -22,7 +23,7 @@ import logging
 import os
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import cv2
 import numpy as np
@@ -30,7 +31,6 @@ from aiohttp import web
 
 from frontend.contract.codes import Code, ContractError
 from frontend.crypto import DecryptionError, KeyRing, keyring_from_env
-from frontend.service.faces import distance
 from frontend.service.scores import ScoreCalibration
 
 LOGGER = logging.getLogger("baseline")
@@ -40,19 +40,23 @@ FIELDS = ("first_encrypted_image", "second_encrypted_image")
 MAX_BODY_BYTES = 80 * 1024 * 1024
 """facegate's default body limit (aiohttp's own default, 1 MiB, would refuse large photos)."""
 
-Describe = Callable[[np.ndarray], np.ndarray | None]
+Describe = Callable[[np.ndarray], Awaitable[np.ndarray | None]]
 """A BGR photo -> the descriptor of the face nearest its centre, or None when there is no face."""
+Load = Callable[[concurrent.futures.Executor], Describe]
+"""Loads a baseline's models once; its `Describe` may run its work in the given pool."""
 
 
 class Verifier:
-    """The synchronous work of one request: two encrypted photos -> calibrated score."""
+    """One request's work: two encrypted photos -> calibrated score."""
 
-    def __init__(self, describe: Describe, keyring: KeyRing, calibration: ScoreCalibration):
+    def __init__(self, describe: Describe, keyring: KeyRing, calibration: ScoreCalibration,
+                 pool: concurrent.futures.Executor):
         self.describe = describe
         self.keyring = keyring
         self.calibration = calibration
+        self.pool = pool
 
-    def descriptor(self, payload: str, name: str) -> np.ndarray:
+    def _open(self, payload: str, name: str) -> np.ndarray:
         try:
             data = self.keyring.decrypt(payload)
         except DecryptionError as error:
@@ -63,15 +67,22 @@ class Verifier:
             image = None
         if image is None:
             raise ContractError(Code.INVALID_IMAGE_TYPE, f"{name} does not decode")
-        descriptor = self.describe(image)
+        return image
+
+    async def descriptor(self, payload: str, name: str) -> np.ndarray:
+        image = await asyncio.get_running_loop().run_in_executor(
+            self.pool, self._open, payload, name
+        )
+        descriptor = await self.describe(image)
         if descriptor is None:
             raise ContractError(Code.DETECTION_FAILED, f"no face in {name}")
         return descriptor
 
-    def score(self, first: str, second: str) -> float:
-        a = self.descriptor(first, FIELDS[0])
-        b = self.descriptor(second, FIELDS[1])
-        return float(self.calibration.score(distance(a, b)))
+    async def score(self, first: str, second: str) -> float:
+        a, b = await asyncio.gather(
+            self.descriptor(first, FIELDS[0]), self.descriptor(second, FIELDS[1])
+        )
+        return self.calibration.compare(a, b)
 
 
 def _failure(code: Code, request_id: str) -> web.Response:
@@ -80,15 +91,15 @@ def _failure(code: Code, request_id: str) -> web.Response:
 
 
 def create_app(
-    describe: Describe,
+    load: Load,
     *,
     keyring: KeyRing,
     workers: int | None = None,
     calibration: ScoreCalibration | None = None,
 ) -> web.Application:
-    """The baseline app: `describe` runs in a pool of `workers` threads (default: CPU count)."""
-    verifier = Verifier(describe, keyring, calibration or ScoreCalibration.from_file())
+    """The baseline app: the CPU work runs in a pool of `workers` threads (default: CPU count)."""
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers or os.cpu_count())
+    verifier = Verifier(load(pool), keyring, calibration or ScoreCalibration.from_file(), pool)
 
     async def verify(request: web.Request) -> web.Response:
         request_id = str(uuid.uuid4())
@@ -97,8 +108,7 @@ def create_app(
             first, second = (form.get(name) for name in FIELDS)
             if not (isinstance(first, str) and isinstance(second, str)):
                 raise ContractError(Code.INVALID_ARGUMENT, "a photo field is missing")
-            loop = asyncio.get_running_loop()
-            score = await loop.run_in_executor(pool, verifier.score, first, second)
+            score = await verifier.score(first, second)
         except ContractError as error:
             LOGGER.info("%s: %s", request_id, error)
             return _failure(error.code, request_id)
@@ -124,7 +134,7 @@ def create_app(
     return app
 
 
-def main(load: Callable[[], Describe], description: str, argv: list[str] | None = None) -> int:
+def main(load: Load, description: str, argv: list[str] | None = None) -> int:
     """Parse ``--host/--port/--workers``, load the models once, and serve until interrupted."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--host", default="127.0.0.1")
@@ -141,6 +151,6 @@ def main(load: Callable[[], Describe], description: str, argv: list[str] | None 
     except ValueError as error:
         print(f"bad configuration: {error}", file=sys.stderr)
         return 2
-    app = create_app(load(), keyring=keyring, workers=args.workers)
+    app = create_app(load, keyring=keyring, workers=args.workers)
     web.run_app(app, host=args.host, port=args.port)
     return 0

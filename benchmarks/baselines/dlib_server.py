@@ -23,6 +23,8 @@ not switch to processes.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import sys
 import threading
 from pathlib import Path
@@ -31,7 +33,7 @@ import cv2
 import dlib
 import numpy as np
 
-from benchmarks.baselines.common import main
+from benchmarks.baselines.common import Describe, main
 from model_repository.specs import FACE_EMBEDDER, WeightFile
 from model_repository.weights import default_cache_dir, locate
 
@@ -84,5 +86,15 @@ class DlibFaces:
         return np.asarray(models.encoder.compute_face_descriptor(rgb, shape, NUM_JITTERS))
 
 
+def load_dlib(pool: concurrent.futures.Executor) -> Describe:
+    """`DlibFaces` run in the server's pool, one photo per call."""
+    faces = DlibFaces()
+
+    async def describe(image_bgr: np.ndarray) -> np.ndarray | None:
+        return await asyncio.get_running_loop().run_in_executor(pool, faces, image_bgr)
+
+    return describe
+
+
 if __name__ == "__main__":
-    sys.exit(main(DlibFaces, "dlib's HOG detector, 5-point aligner and ResNet (face_recognition)"))
+    sys.exit(main(load_dlib, "dlib's HOG detector, 5-point aligner and ResNet (face_recognition)"))

@@ -25,8 +25,9 @@ from frontend.contract.fields import (
     SILENT_DETECTION,
     SILENT_IMAGE_VERIFICATION,
 )
+from frontend.contract.liveness_file import seal
 from frontend.crypto import KeyRing
-from frontend.liveness_file import capture_from_video, seal
+from frontend.sdk.capture import capture_from_video
 
 FORM = "application/x-www-form-urlencoded"
 PHOTO_PAIRS = 16

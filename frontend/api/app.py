@@ -11,33 +11,19 @@ from aiohttp import web
 
 from deploy.embedded_triton import EmbeddedTriton, EmbeddedTritonConfig, TritonPorts
 from frontend.api import middleware
-from frontend.api.handlers import (
-    CONTRACT_ROUTES,
-    CPU_POOL,
-    KEYRING,
-    LIVENESS_FILE_LIMITS,
-    SERVICE,
-    VIDEO_SERVICE,
-    contract_handler,
-)
+from frontend.api.handlers import CONTRACT_ROUTES, contract_handler
 from frontend.api.metrics import METRICS, Metrics
+from frontend.api.services import SERVICES, build_services
 from frontend.config import Settings, SettingsError
 from frontend.contract.fields import ENDPOINTS
 from frontend.contract.openapi import build_openapi
+from frontend.crypto import KeyRing
 from frontend.inference.triton import TritonModels
-from frontend.liveness_file import LivenessFileLimits
-from frontend.service.faces import FacePipeline
-from frontend.service.photos import PhotoService
 from frontend.service.scores import ScoreCalibration
-from frontend.service.video import VideoService
-from preprocessing.detection import detector_sizes
 
 LOGGER = logging.getLogger(__name__)
 
 SETTINGS = web.AppKey("settings", Settings)
-MODELS = web.AppKey("models", TritonModels)
-PIPELINE = web.AppKey("pipeline", FacePipeline)
-CALIBRATION = web.AppKey("calibration", ScoreCalibration)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -47,7 +33,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     """Triton and every model are ready; 503 otherwise."""
-    ready = await request.app[MODELS].ready()
+    ready = await request.app[SERVICES].models.ready()
     return web.json_response({"ready": ready}, status=200 if ready else 503)
 
 
@@ -70,50 +56,46 @@ ROUTES = [
 ]
 
 
-async def _triton(app: web.Application) -> AsyncIterator[None]:
-    """Start the embedded Triton (unless an external one is configured) and connect to it."""
-    settings = app[SETTINGS]
-    embedded = None
-    url = settings.triton_url
-    if settings.embedded_triton:
-        embedded = EmbeddedTriton(
-            EmbeddedTritonConfig(
-                model_repository=settings.model_repository,
-                ports=TritonPorts(
-                    settings.triton_http_port, settings.triton_grpc_port, settings.triton_metrics_port
-                ),
-                startup_timeout_s=settings.triton_startup_timeout_s,
+def _services_context(keyring: KeyRing, calibration: ScoreCalibration):
+    """Start the embedded Triton (unless an external one is configured), connect to it and
+    build the services; on cleanup close them in reverse."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS]
+        embedded = None
+        url = settings.triton_url
+        if settings.embedded_triton:
+            embedded = EmbeddedTriton(
+                EmbeddedTritonConfig(
+                    model_repository=settings.model_repository,
+                    ports=TritonPorts(
+                        settings.triton_http_port, settings.triton_grpc_port,
+                        settings.triton_metrics_port,
+                    ),
+                    startup_timeout_s=settings.triton_startup_timeout_s,
+                )
             )
+            await asyncio.to_thread(embedded.start)
+            url = embedded.grpc_url
+        models = TritonModels(
+            url, timeout_s=settings.triton_timeout_s, observer=app[METRICS].observe_model_call
         )
-        await asyncio.to_thread(embedded.start)
-        url = embedded.grpc_url
-    models = TritonModels(
-        url, timeout_s=settings.triton_timeout_s, observer=app[METRICS].observe_model_call
-    )
-    executor = concurrent.futures.ThreadPoolExecutor(
-        max_workers=settings.cpu_workers, thread_name_prefix="facegate-cpu"
-    )
-    app[MODELS] = models
-    app[CPU_POOL] = executor
-    app[PIPELINE] = FacePipeline(
-        models, executor, observe_stage=app[METRICS].observe_stage,
-        detector_sizes=detector_sizes(settings.small_detector),
-    )
-    app[SERVICE] = PhotoService(
-        app[PIPELINE], app[CALIBRATION],
-        settings.photo_limits, executor, liveness_threshold=settings.liveness_threshold,
-        observe_stage=app[METRICS].observe_stage,
-    )
-    app[VIDEO_SERVICE] = VideoService(
-        app[SERVICE], settings.video_limits, threshold=settings.video_liveness_threshold
-    )
-    try:
-        yield
-    finally:
-        await models.close()
-        executor.shutdown(wait=True, cancel_futures=True)
-        if embedded is not None:
-            await asyncio.to_thread(embedded.stop)
+        executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=settings.cpu_workers, thread_name_prefix="facegate-cpu"
+        )
+        app[SERVICES] = build_services(
+            settings, models, executor, keyring=keyring, calibration=calibration,
+            observe_stage=app[METRICS].observe_stage,
+        )
+        try:
+            yield
+        finally:
+            await models.close()
+            executor.shutdown(wait=True, cancel_futures=True)
+            if embedded is not None:
+                await asyncio.to_thread(embedded.stop)
+
+    return context
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -135,12 +117,11 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[METRICS] = metrics
     app.router.add_get("/metrics", metrics.handler)
-    app[KEYRING] = settings.keyring()
+    keyring = settings.keyring()
     try:
-        app[CALIBRATION] = ScoreCalibration.from_file(settings.calibration_file)
+        calibration = ScoreCalibration.from_file(settings.calibration_file)
     except ValueError as error:
         raise SettingsError(f"FACEGATE_CALIBRATION_FILE: {error}") from error
-    app[LIVENESS_FILE_LIMITS] = LivenessFileLimits()
     app.add_routes(ROUTES)
-    app.cleanup_ctx.append(_triton)
+    app.cleanup_ctx.append(_services_context(keyring, calibration))
     return app

@@ -10,9 +10,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from frontend.contract.codes import Code, ContractError
+from frontend.contract.liveness_file import LivenessFileError
 from frontend.crypto import DecryptionError
-from frontend.inference.triton import InferenceError
-from frontend.liveness_file import LivenessFileError
+from frontend.inference.runtime import InferenceError
 from preprocessing.image import (
     PhotoBytesError,
     PhotoError,

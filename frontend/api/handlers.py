@@ -1,23 +1,24 @@
 """Thin handlers: parse -> decrypt -> the service -> the contract's success body.
 
 Each handler reads its endpoint's fields with the rules in `frontend/contract/fields.py`,
-opens the encrypted fields off the event loop, calls `PhotoService`, and shapes the answer
-with `success_body`, which lets through exactly the fields whose presence rules hold.
+opens the encrypted fields (`Services.decrypt`, off the event loop), calls a service, and
+shapes its finished result with `success_body`, which lets through exactly the fields whose
+presence rules hold.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import concurrent.futures
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from aiohttp import web
 
 from frontend.api.body import read_fields
-from frontend.api.metrics import CODE, METRICS
+from frontend.api.metrics import CODE
 from frontend.api.middleware import request_id_of
+from frontend.api.services import SERVICES, Services
 from frontend.contract.codes import Code
 from frontend.contract.fields import (
     FACE_QUALITY,
@@ -31,32 +32,12 @@ from frontend.contract.fields import (
     parse_request,
     success_body,
 )
-from frontend.crypto import KeyRing
-from frontend.executor import run_cpu
-from frontend.liveness_file import LivenessFileLimits, open_sealed
-from frontend.service.faces import timed
-from frontend.service.photos import FaceReport, PhotoService
-from frontend.service.video import BestFrame, VideoLiveness, VideoService
+from frontend.service.photos import FaceReport
+from frontend.service.video import LivenessAnswer
 from preprocessing.detection import Face
 
-SERVICE = web.AppKey("photo_service", PhotoService)
-VIDEO_SERVICE = web.AppKey("video_service", VideoService)
-CPU_POOL = web.AppKey("cpu_pool", concurrent.futures.Executor)
-KEYRING = web.AppKey("keyring", KeyRing)
-LIVENESS_FILE_LIMITS = web.AppKey("liveness_file_limits", LivenessFileLimits)
-
-T = TypeVar("T")
 Results = tuple[dict[str, Any], dict[str, bool]]
-Logic = Callable[[web.Application, ParsedRequest], Awaitable[Results]]
-
-
-async def _cpu(app: web.Application, function: Callable[..., T], *args: Any) -> T:
-    return await run_cpu(app[CPU_POOL], function, *args)
-
-
-async def _decrypt(app: web.Application, text: str) -> bytes:
-    with timed(app[METRICS].observe_stage, "decrypt"):
-        return await _cpu(app, app[KEYRING].decrypt, text)
+Logic = Callable[[Services, ParsedRequest], Awaitable[Results]]
 
 
 def rect(face: Face) -> dict[str, int]:
@@ -64,23 +45,23 @@ def rect(face: Face) -> dict[str, int]:
     return {"left": round(x), "top": round(y), "width": round(w), "height": round(h)}
 
 
-async def image_verification(app: web.Application, request: ParsedRequest) -> Results:
+async def image_verification(services: Services, request: ParsedRequest) -> Results:
     first, second = await asyncio.gather(
-        _decrypt(app, request["first_encrypted_image"]),
-        _decrypt(app, request["second_encrypted_image"]),
+        services.decrypt(request["first_encrypted_image"]),
+        services.decrypt(request["second_encrypted_image"]),
     )
-    score = await app[SERVICE].verify(
+    score = await services.photos.verify(
         first, second, auto_rotate=request["auto_rotate"], check_quality=request["check_quality"]
     )
     return {"verification_score": score}, {}
 
 
-async def multi_face_verification(app: web.Application, request: ParsedRequest) -> Results:
+async def multi_face_verification(services: Services, request: ParsedRequest) -> Results:
     first, second = await asyncio.gather(
-        _decrypt(app, request["first_encrypted_image"]),
-        _decrypt(app, request["second_encrypted_image"]),
+        services.decrypt(request["first_encrypted_image"]),
+        services.decrypt(request["second_encrypted_image"]),
     )
-    result = await app[SERVICE].multi_face(first, second, auto_rotate=request["auto_rotate"])
+    result = await services.photos.multi_face(first, second, auto_rotate=request["auto_rotate"])
     return {
         "scores": [[float(s) for s in row] for row in result.scores],
         "face_rects": {
@@ -90,12 +71,10 @@ async def multi_face_verification(app: web.Application, request: ParsedRequest) 
     }, {}
 
 
-async def liveness_image_verification(app: web.Application, request: ParsedRequest) -> Results:
-    capture = await _cpu(
-        app, open_sealed, request["liveness_file"], app[KEYRING], app[LIVENESS_FILE_LIMITS]
-    )
-    photo = await _decrypt(app, request["encrypted_image"])
-    score = await app[SERVICE].liveness_verify(
+async def liveness_image_verification(services: Services, request: ParsedRequest) -> Results:
+    capture = await services.open_liveness_file(request["liveness_file"])
+    photo = await services.decrypt(request["encrypted_image"])
+    score = await services.photos.liveness_verify(
         capture, photo, auto_rotate=request["auto_rotate"], check_quality=request["check_quality"]
     )
     return {"verification_score": score}, {}
@@ -129,56 +108,48 @@ def _face_report(report: FaceReport) -> dict[str, Any]:
     }
 
 
-async def face_quality(app: web.Application, request: ParsedRequest) -> Results:
-    photo = await _decrypt(app, request["encrypted_image"])
-    reports = await app[SERVICE].quality(photo)
+async def face_quality(services: Services, request: ParsedRequest) -> Results:
+    reports = await services.photos.quality(await services.decrypt(request["encrypted_image"]))
     return {"faces": [_face_report(r) for r in reports]}, {}
 
 
-async def _liveness_results(
-    app: web.Application,
-    request: ParsedRequest,
-    liveness: VideoLiveness,
-    best: BestFrame | None = None,
-) -> Results:
-    """The liveness fields; the best frame is chosen and encoded only when the flags will
-    let the images out."""
-    for stage, seconds in liveness.seconds.items():
-        app[METRICS].observe_stage(f"video_{stage}", seconds)
+def _liveness_results(answer: LivenessAnswer) -> Results:
+    liveness = answer.liveness
     results: dict[str, Any] = {
         "passed": liveness.passed,
         "liveness_score": round(liveness.score, 4),
         "liveness_status": liveness.status,
     }
-    if liveness.passed and (request["return_image"] or request["return_face_image"]):
-        service = app[VIDEO_SERVICE]
-        best = best or await service.best_frame(liveness)
-        frame, face = await service.images(best)
+    if answer.images is not None:
         results |= {
-            "image_timestamp": round(best.timestamp_s, 3),
-            "base64_image": base64.b64encode(frame).decode("ascii"),
-            "base64_face_image": base64.b64encode(face).decode("ascii"),
+            "image_timestamp": round(answer.images.timestamp_s, 3),
+            "base64_image": base64.b64encode(answer.images.frame_jpeg).decode("ascii"),
+            "base64_face_image": base64.b64encode(answer.images.face_jpeg).decode("ascii"),
         }
+    if answer.verification_score is not None:
+        results["verification_score"] = answer.verification_score
     return results, {"passed": liveness.passed}
 
 
-async def silent_detection(app: web.Application, request: ParsedRequest) -> Results:
-    video = await _decrypt(app, request["encrypted_video"])
-    liveness = await app[VIDEO_SERVICE].silent_liveness(video)
-    return await _liveness_results(app, request, liveness)
+def _wants_images(request: ParsedRequest) -> bool:
+    return request["return_image"] or request["return_face_image"]
 
 
-async def silent_image_verification(app: web.Application, request: ParsedRequest) -> Results:
+async def silent_detection(services: Services, request: ParsedRequest) -> Results:
+    video = await services.decrypt(request["encrypted_video"])
+    answer = await services.videos.silent_detection(video, images=_wants_images(request))
+    return _liveness_results(answer)
+
+
+async def silent_image_verification(services: Services, request: ParsedRequest) -> Results:
     video, photo = await asyncio.gather(
-        _decrypt(app, request["encrypted_video"]), _decrypt(app, request["encrypted_image"])
+        services.decrypt(request["encrypted_video"]), services.decrypt(request["encrypted_image"])
     )
-    liveness, best, score = await app[VIDEO_SERVICE].liveness_and_verify(
-        video, photo, auto_rotate=request["auto_rotate"], check_quality=request["check_quality"]
+    answer = await services.videos.silent_verification(
+        video, photo, auto_rotate=request["auto_rotate"], check_quality=request["check_quality"],
+        images=_wants_images(request),
     )
-    results, flags = await _liveness_results(app, request, liveness, best)
-    if score is not None:
-        results["verification_score"] = score
-    return results, flags
+    return _liveness_results(answer)
 
 
 def contract_handler(
@@ -188,7 +159,7 @@ def contract_handler(
 
     async def handler(request: web.Request) -> web.Response:
         parsed = parse_request(endpoint, await read_fields(request))
-        results, result_flags = await logic(request.app, parsed)
+        results, result_flags = await logic(request.app[SERVICES], parsed)
         flags = {k: v for k, v in parsed.values.items() if isinstance(v, bool)} | result_flags
         request[CODE] = Code.OK.info.code
         return web.json_response(success_body(endpoint, results, flags, request_id_of(request)))

@@ -1,4 +1,4 @@
-"""Async calls to the Triton models, shaped by their `ModelSpec`.
+"""The server's model runtime: async gRPC calls to Triton, shaped by each model's `ModelSpec`.
 
 Each call is one gRPC request carrying the caller's own batch; Triton's dynamic batcher merges
 concurrent callers' requests into one model execution, so nothing here queues or batches.
@@ -16,7 +16,8 @@ import numpy as np
 import tritonclient.grpc.aio as grpcclient
 from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 
-from model_repository.specs import DETECTORS, FACE_EMBEDDER, FACE_LIVENESS, MODELS, ModelSpec
+from frontend.inference.runtime import InferenceError, ModelRuntime
+from model_repository.specs import MODELS, ModelSpec
 
 LOGGER = logging.getLogger(__name__)
 
@@ -27,25 +28,21 @@ _CHANNEL_ARGS = [
     ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
 ]
 
+ObserveCall = Callable[[str, float, bool], None]
+"""Called with a model's name, the call's seconds and whether it succeeded (metrics)."""
 
-class InferenceError(RuntimeError):
-    """Triton could not be reached, or a model failed."""
 
-
-class TritonModels:
-    """One gRPC connection to Triton and typed calls to facegate's three models.
+class TritonModels(ModelRuntime):
+    """One gRPC connection to Triton.
 
     Args:
         url: Triton's gRPC address, ``host:port``.
         timeout_s: deadline of each model call.
+        observer: told about every model call (`frontend.api.metrics.Metrics.observe_model_call`).
     """
 
     def __init__(
-        self,
-        url: str,
-        *,
-        timeout_s: float = 10.0,
-        observer: Callable[[str, float, bool], None] | None = None,
+        self, url: str, *, timeout_s: float = 10.0, observer: ObserveCall | None = None
     ) -> None:
         self.url = url
         self.timeout_s = timeout_s
@@ -55,10 +52,10 @@ class TritonModels:
     async def close(self) -> None:
         await self._client.close()
 
-    async def infer(self, spec: ModelSpec, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Run a batch on a model; arrays carry the batch dimension first.
-
-        A batch larger than the model's ``max_batch_size`` goes as several requests.
+    async def infer(
+        self, spec: ModelSpec, inputs: Mapping[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        """Run a batch on a model; one larger than its ``max_batch_size`` goes as several requests.
 
         Raises:
             InferenceError: Triton is unreachable, timed out or the model failed.
@@ -79,7 +76,9 @@ class TritonModels:
         request = []
         for tensor in spec.inputs:
             array = np.ascontiguousarray(inputs[tensor.name], dtype=tensor.dtype)
-            infer_input = grpcclient.InferInput(tensor.name, list(array.shape), np_to_triton_dtype(array.dtype))
+            infer_input = grpcclient.InferInput(
+                tensor.name, list(array.shape), np_to_triton_dtype(array.dtype)
+            )
             infer_input.set_data_from_numpy(array)
             request.append(infer_input)
         outputs = [grpcclient.InferRequestedOutput(t.name) for t in spec.outputs]
@@ -97,24 +96,6 @@ class TritonModels:
     def _observe(self, model: str, started: float, *, ok: bool) -> None:
         if self.observer is not None:
             self.observer(model, time.perf_counter() - started, ok)
-
-    async def detect(self, images: np.ndarray) -> np.ndarray:
-        """[N, S, S, 3] uint8 BGR letterboxed images -> [N, anchors, 15] decoded anchors, from
-        the detector whose input side is S (320 or 640)."""
-        side = images.shape[1]
-        spec = next((d for d in DETECTORS if d.inputs[0].dims[0] == side), None)
-        if spec is None:
-            raise ValueError(f"no detector takes {side}x{side} images")
-        return (await self.infer(spec, {"image": images}))["detections"]
-
-    async def embed(self, chips: np.ndarray) -> np.ndarray:
-        """[N, 150, 150, 3] uint8 RGB chips -> [N, 128] raw dlib descriptors."""
-        return (await self.infer(FACE_EMBEDDER, {"chip": chips}))["embedding"]
-
-    async def liveness(self, crops_v2: np.ndarray, crops_v1se: np.ndarray) -> np.ndarray:
-        """Two [N, 80, 80, 3] uint8 BGR crops -> [N] P(real)."""
-        result = await self.infer(FACE_LIVENESS, {"crop_v2": crops_v2, "crop_v1se": crops_v1se})
-        return result["p_real"][:, 0]
 
     async def ready(self) -> bool:
         """True when Triton answers and every model is ready."""

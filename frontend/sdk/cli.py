@@ -15,14 +15,9 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from frontend.contract.liveness_file import LivenessCapture, seal, validate
 from frontend.crypto import ENV_AES_IV, ENV_AES_KEY, ENV_AES_KEY_FILE, KeyRing, keyring_from_env
-from frontend.liveness_file import (
-    LivenessCapture,
-    capture_from_images,
-    capture_from_video,
-    seal,
-    validate,
-)
+from frontend.sdk.capture import capture_from_images, capture_from_video
 from frontend.sdk.client import DEFAULT_URL, ApiResponse, FacegateClient, FacegateClientError
 
 ENV_URL = "FACEGATE_URL"

@@ -135,7 +135,7 @@ class FacegateClient:
         auto_rotate: bool = False,
         check_quality: bool = False,
     ) -> ApiResponse:
-        """Check a sealed liveness file (`frontend.liveness_file.seal`) and compare it with a photo.
+        """Check a sealed liveness file (`frontend.contract.liveness_file.seal`) against a photo.
 
         Args:
             liveness_file: already sealed; sent as is, as the ``liveness_file`` file part.

@@ -1,22 +1,21 @@
-"""The face pipeline as a library: photo -> faces -> aligned chips -> descriptors -> distance.
+"""The face pipeline, whatever runs the models: detect, align, embed, score; liveness; best frame.
 
-CPU work (letterbox, NMS, alignment) runs in an executor; the event loop only awaits Triton.
-Concurrent callers each send their own request, and Triton's dynamic batcher merges them.
+Every endpoint goes through these steps, each written once here; the model calls go to a
+`ModelRuntime` (Triton in the server, ONNX Runtime in-process elsewhere), the CPU work to the
+`Stages` pool, and each step is timed there (``detect``, ``align``, ``embed``, ``liveness``).
 """
 
 from __future__ import annotations
 
-import concurrent.futures
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from frontend.executor import run_cpu
-from frontend.inference.triton import TritonModels
-from preprocessing.alignment import align_chip
+from frontend.inference.runtime import ModelRuntime
+from frontend.service.scores import ScoreCalibration
+from frontend.service.stages import Stages
+from preprocessing.alignment import face_chips, liveness_crops
 from preprocessing.detection import (
     DEFAULT_SCORE_THRESHOLD,
     Face,
@@ -24,20 +23,9 @@ from preprocessing.detection import (
     detector_sizes,
     faces_from_detections,
     letterbox,
+    nearest_to_centre,
 )
-
-ObserveStage = Callable[[str, float], None]
-"""Called with a stage's name and its seconds (`frontend.api.metrics.Metrics.observe_stage`)."""
-
-
-@contextmanager
-def timed(observe: ObserveStage, stage: str) -> Iterator[None]:
-    """Report the wall time of the ``with`` block as `stage`, whether it returns or raises."""
-    started = time.perf_counter()
-    try:
-        yield
-    finally:
-        observe(stage, time.perf_counter() - started)
+from preprocessing.quality import measure
 
 
 @dataclass(frozen=True)
@@ -46,67 +34,64 @@ class EmbeddedFace:
     descriptor: np.ndarray
 
 
-def face_chips(image_bgr: np.ndarray, faces: list[Face], mirror: bool) -> np.ndarray:
-    """Each face's chip, followed by its mirror image when `mirror`: [N or 2N, 150, 150, 3]."""
-    chips = []
-    for face in faces:
-        chip = align_chip(image_bgr, face.landmarks)
-        chips += [chip, chip[:, ::-1]] if mirror else [chip]
-    return np.stack(chips)
+@dataclass(frozen=True)
+class Sighting:
+    """One face in one picture: a photo, a liveness_file frame or a video frame.
+
+    Attributes:
+        image: the picture, H x W x 3 uint8 BGR.
+        face: the face in it.
+        timestamp_s: the picture's time in its capture (0 for a photo).
+    """
+
+    image: np.ndarray
+    face: Face
+    timestamp_s: float = 0.0
 
 
-def nearest_to_centre(faces: list[Face], image_shape: tuple[int, ...]) -> Face:
-    """The face whose box centre is closest to the photo's centre."""
-    height, width = image_shape[:2]
-    return min(faces, key=lambda f: (f.center[0] - width / 2) ** 2 + (f.center[1] - height / 2) ** 2)
+@dataclass(frozen=True)
+class Match:
+    """The best-quality sighting of a capture and its score against a reference face."""
 
-
-def distance(a: np.ndarray, b: np.ndarray) -> float:
-    """Euclidean distance between two descriptors (dlib's metric; < 0.6 means same person)."""
-    return float(np.linalg.norm(np.asarray(a) - np.asarray(b)))
+    best: Sighting
+    score: float
 
 
 class FacePipeline:
-    """Detect, align and embed faces through Triton.
-
-    Args:
-        models: the Triton client.
-        executor: where CPU-bound steps run.
-        score_threshold: detector score below which a candidate is not a face.
-        mirror: average each descriptor with its mirror image's (+0.4 points on LFW).
-        observe_stage: called with ``detect``, ``align`` or ``embed`` and its seconds (metrics).
-        detector_sizes: the detector inputs to choose from (`detector_size`); 640 only by
-            default (`Settings.small_detector`).
+    """Args:
+    models: the runtime that runs the models.
+    stages: where CPU steps run and how they are timed (default: the loop's pool, untimed).
+    calibration: descriptor pair -> verification_score (default: the shipped table).
+    score_threshold: detector score below which a candidate is not a face.
+    mirror: average each descriptor with its mirror image's (+0.4 points on LFW).
+    detector_sizes: the detector inputs to choose from (`detector_size`); 640 only by
+        default (`Settings.small_detector`).
     """
 
     def __init__(
         self,
-        models: TritonModels,
-        executor: concurrent.futures.Executor | None = None,
+        models: ModelRuntime,
+        stages: Stages | None = None,
         *,
+        calibration: ScoreCalibration | None = None,
         score_threshold: float = DEFAULT_SCORE_THRESHOLD,
         mirror: bool = True,
-        observe_stage: ObserveStage = lambda stage, seconds: None,
         detector_sizes: tuple[int, ...] = detector_sizes(small_detector=False),
     ) -> None:
         self.models = models
-        self.detector_sizes = detector_sizes
-        self.executor = executor
+        self.stages = stages or Stages()
+        self.calibration = calibration or ScoreCalibration.from_file()
         self.score_threshold = score_threshold
         self.mirror = mirror
-        self.observe_stage = observe_stage
-
-
-    async def _run(self, function, *args):
-        return await run_cpu(self.executor, function, *args)
+        self.detector_sizes = detector_sizes
 
     async def detect(self, image_bgr: np.ndarray) -> list[Face]:
-        """All faces in a photo, highest score first."""
-        with timed(self.observe_stage, "detect"):
+        """All faces in a picture, highest score first."""
+        with self.stages.timed("detect"):
             size = detector_size(image_bgr.shape, self.detector_sizes)
-            boxed = await self._run(letterbox, image_bgr, size)
+            boxed = await self.stages.cpu(letterbox, image_bgr, size)
             detections = await self.models.detect(boxed.image[None])
-            return await self._run(
+            return await self.stages.cpu(
                 faces_from_detections, detections[0], boxed.scale, self.score_threshold
             )
 
@@ -114,18 +99,51 @@ class FacePipeline:
         """Descriptors of the given faces, in one batched model call."""
         if not faces:
             return []
-        with timed(self.observe_stage, "align"):
-            chips = await self._run(face_chips, image_bgr, faces, self.mirror)
-        with timed(self.observe_stage, "embed"):
+        with self.stages.timed("align"):
+            chips = await self.stages.cpu(face_chips, image_bgr, faces, self.mirror)
+        with self.stages.timed("embed"):
             descriptors = await self.models.embed(chips)
         if self.mirror:
             descriptors = (descriptors[0::2] + descriptors[1::2]) / 2
-        return [EmbeddedFace(face, d) for face, d in zip(faces, descriptors)]
+        return [EmbeddedFace(face, d) for face, d in zip(faces, descriptors, strict=True)]
 
     async def main_face(self, image_bgr: np.ndarray) -> EmbeddedFace | None:
-        """The face nearest the photo's centre, embedded; None when there is no face."""
+        """The face nearest the picture's centre, embedded; None when there is no face."""
         faces = await self.detect(image_bgr)
         if not faces:
             return None
         (embedded,) = await self.embed(image_bgr, [nearest_to_centre(faces, image_bgr.shape)])
         return embedded
+
+    def compare(self, a: EmbeddedFace, b: EmbeddedFace) -> float:
+        """The calibrated verification_score of two faces."""
+        return self.calibration.compare(a.descriptor, b.descriptor)
+
+    def compare_all(self, first: list[EmbeddedFace], second: list[EmbeddedFace]) -> np.ndarray:
+        """Scores of each face of `first` (rows) against each face of `second` (columns)."""
+        return self.calibration.compare_all(
+            np.stack([e.descriptor for e in first]), np.stack([e.descriptor for e in second])
+        )
+
+    async def liveness(self, sightings: Sequence[Sighting]) -> np.ndarray:
+        """MiniFASNet P(real) of each sighting's face, in one batched model call."""
+        with self.stages.timed("liveness"):
+            crops = await self.stages.cpu(
+                lambda: [liveness_crops(s.image, s.face) for s in sightings]
+            )
+            p_real = await self.models.liveness(
+                np.stack([c[0] for c in crops]), np.stack([c[1] for c in crops])
+            )
+        return np.asarray(p_real, dtype=np.float64).reshape(-1)
+
+    async def best_by_quality(self, sightings: Sequence[Sighting]) -> Sighting:
+        """The sighting whose face has the highest `preprocessing.quality` score (the first of
+        equals)."""
+        scores = await self.stages.cpu(lambda: [measure(s.image, s.face).score for s in sightings])
+        return sightings[int(np.argmax(scores))]
+
+    async def match(self, sightings: Sequence[Sighting], reference: EmbeddedFace) -> Match:
+        """A capture's best-quality face, embedded and scored against the reference."""
+        best = await self.best_by_quality(sightings)
+        (embedded,) = await self.embed(best.image, [best.face])
+        return Match(best, self.compare(embedded, reference))

@@ -118,6 +118,15 @@ class ScoreCalibration:
         log10_far = np.asarray(self.log10_far_at(distance))
         return _like(distance, np.clip((3.0 - log10_far) / 10.0, 0.0, 1.0))
 
+    def compare(self, a: np.ndarray, b: np.ndarray) -> float:
+        """The score of two descriptors: their Euclidean distance, calibrated."""
+        return float(self.score(float(np.linalg.norm(np.asarray(a) - np.asarray(b)))))
+
+    def compare_all(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+        """Scores of every descriptor in `first` [N, D] against every one in `second` [M, D]."""
+        distances = np.linalg.norm(first[:, None, :] - second[None, :, :], axis=-1)
+        return np.asarray(self.score(distances))
+
     def distance_at(self, score: float) -> float:
         """The distance whose score is `score`: a threshold on the score as a distance.
 

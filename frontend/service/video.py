@@ -1,74 +1,38 @@
 """Silent liveness from a video, and the video's best face against a photo.
 
-The way through (each step a function; CPU work in the executor, models through Triton):
-
-1. decode: `preprocessing.video.probe_and_decode` picks frames every 0.2 s of real time from
-   the first 10 s (limits checked from the header first; any failure is ``2008``);
-2. detect every picked frame (one Triton request each, merged by the dynamic batcher);
-   faces narrower than `MIN_FACE_WIDTH_PX` are ignored;
-3. track: faces are chained frame to frame by box overlap, and a track seen in fewer than
-   `MIN_TRACK_FRAMES` frames is a detector flicker; the **subject** is the track seen
-   in the most frames (ties: the larger median face). A second person walking through is a
-   shorter track and never becomes the subject; a replay's attacker, seen only while the
-   phone is raised, loses to the face on the screen that the whole video is about;
-4. visible time: the subject's frames, each counting the time to the next picked frame
-   (at most the sampling interval), so "2 s" is real time, not a frame count;
-5. evidence: MiniFASNet P(real) on the subject's crops from up to `LIVENESS_FRAMES` frames
-   spread over the track (one batched call), and the planarity of the subject's motion
-   (`preprocessing.motion`), which a picture moved by hand cannot fake;
-6. fuse (`fuse`): the smaller of the two, so each cue can veto;
-7. decide: no usable face in any frame is ``4007``; visible under 2 s is ``short_time``; otherwise
-   ``ok`` when the score reaches the threshold, ``hack`` below it;
-8. best frame (only for a passed video, when a photo or the images need it): among the
-   subject's frames, the highest `preprocessing.quality` score.
+decode (frames every 0.2 s of the first 10 s) -> detect each frame -> track, pick the subject
+-> evidence (MiniFASNet P(real) on up to 8 of its frames, the planarity of its motion) ->
+fuse and decide -> for a passed video, the best frame by quality (compared with the photo,
+and encoded when the images are asked for). The README's "Video standards and silent
+liveness" gives the rules and why.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from frontend.contract.codes import Code, ContractError
-from frontend.executor import run_cpu
+from frontend.service.faces import FacePipeline, Sighting
 from frontend.service.photos import PhotoService
-from preprocessing.alignment import liveness_crops
-from preprocessing.detection import Face
+from preprocessing.alignment import face_crop
+from preprocessing.image import encode_jpeg
 from preprocessing.motion import MotionEvidence, planarity
-from preprocessing.quality import measure
+from preprocessing.tracking import Track, subject_of, track_faces, visible_seconds
 from preprocessing.video import Video, VideoLimits, probe_and_decode
-
-T = TypeVar("T")
 
 SAMPLE_INTERVAL_S = 0.2
 ANALYSIS_WINDOW_S = 10.0
 MIN_FACE_SECONDS = 2.0
 LIVENESS_FRAMES = 8
-TRACK_IOU = 0.3
 MIN_FACE_WIDTH_PX = 48
 """Narrower faces (in the analysed frame, longer side <= 1280 px) are not a usable subject:
 too few pixels for the liveness crops and the motion cue."""
 MIN_TRACK_FRAMES = 3
 """A face seen in fewer picked frames (0.6 s) is a detector flicker, not a person."""
-FACE_CROP_MARGIN = 0.3
-JPEG_QUALITY = 90
-
-
-@dataclass(frozen=True)
-class Track:
-    """One face followed over the picked frames: frame index -> face."""
-
-    faces: dict[int, Face]
-
-    @property
-    def median_width(self) -> float:
-        return float(np.median([f.box[2] for f in self.faces.values()]))
 
 
 @dataclass(frozen=True)
@@ -84,7 +48,6 @@ class VideoLiveness:
         face_seconds: how long the subject was visible in the analysed window.
         video: the decoded video (the picked frames).
         subject: the subject's track.
-        seconds: wall time of each stage (decode, detect, liveness, motion).
     """
 
     passed: bool
@@ -95,62 +58,33 @@ class VideoLiveness:
     face_seconds: float
     video: Video
     subject: Track
-    seconds: dict[str, float] = field(default_factory=dict)
+
+    def sightings(self) -> list[Sighting]:
+        """The subject in each frame it was seen in, in time order."""
+        frames = self.video.frames
+        return [
+            Sighting(frames[i].image, face, frames[i].timestamp_s)
+            for i, face in sorted(self.subject.faces.items())
+        ]
 
 
 @dataclass(frozen=True)
-class BestFrame:
-    """The subject's frame chosen for comparison and for the returned images."""
+class FrameImages:
+    """The best frame and its face, as the answer returns them."""
 
     timestamp_s: float
-    image: np.ndarray
-    face: Face
+    frame_jpeg: bytes
+    face_jpeg: bytes
 
 
-def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    w = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
-    h = max(0.0, min(ay + ah, by + bh) - max(ay, by))
-    inter = w * h
-    return inter / (aw * ah + bw * bh - inter) if inter > 0 else 0.0
+@dataclass(frozen=True)
+class LivenessAnswer:
+    """What a video endpoint answers: the decision, and for a passed video the images (when
+    asked for) and the score against the photo (silent_image_verification)."""
 
-
-def track_faces(detections: list[list[Face]]) -> list[Track]:
-    """Chain faces over frames: each face joins the open track whose last box overlaps it most
-    (IoU above `TRACK_IOU`), or starts a new one. A track stays open across frames without a
-    match, so a face hidden for a moment keeps its track."""
-    tracks: list[dict[int, Face]] = []
-    for index, faces in enumerate(detections):
-        taken: set[int] = set()
-        for face in faces:
-            best, best_iou = None, TRACK_IOU
-            for number, track in enumerate(tracks):
-                if number in taken:
-                    continue
-                last = track[max(track)]
-                overlap = _iou(last.box, face.box)
-                if overlap > best_iou:
-                    best, best_iou = number, overlap
-            if best is None:
-                tracks.append({index: face})
-                taken.add(len(tracks) - 1)
-            else:
-                tracks[best][index] = face
-                taken.add(best)
-    return [Track(t) for t in tracks]
-
-
-def subject_of(tracks: list[Track]) -> Track:
-    """The face the video is about: seen in the most frames, then the larger."""
-    return max(tracks, key=lambda t: (len(t.faces), t.median_width))
-
-
-def visible_seconds(video: Video, track: Track, interval_s: float = SAMPLE_INTERVAL_S) -> float:
-    """Time the subject is visible: each of its frames counts until the next picked frame."""
-    times = [f.timestamp_s for f in video.frames]
-    ends = [*times[1:], times[-1] + interval_s]
-    return float(sum(min(ends[i] - times[i], interval_s) for i in track.faces))
+    liveness: VideoLiveness
+    images: FrameImages | None = None
+    verification_score: float | None = None
 
 
 def fuse(p_real: float, motion: MotionEvidence) -> float:
@@ -169,63 +103,47 @@ def spread(indices: list[int], count: int) -> list[int]:
     return [indices[i] for i in picks]
 
 
-def encode_jpeg(image_bgr: np.ndarray) -> bytes:
-    ok, buffer = cv2.imencode(".jpg", image_bgr, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-    if not ok:
-        raise RuntimeError("JPEG encoding failed")
-    return buffer.tobytes()
-
-
-def face_crop(image_bgr: np.ndarray, face: Face, margin: float = FACE_CROP_MARGIN) -> np.ndarray:
-    """The face's box grown by `margin` on each side, clipped to the frame."""
-    x, y, w, h = face.box
-    height, width = image_bgr.shape[:2]
-    left, top = max(0, int(x - margin * w)), max(0, int(y - margin * h))
-    right, bottom = min(width, int(x + w * (1 + margin))), min(height, int(y + h * (1 + margin)))
-    return image_bgr[top:bottom, left:right]
+def frame_images(best: Sighting) -> FrameImages:
+    """The sighting's frame and its face crop (the box grown by 30%), as JPEG."""
+    return FrameImages(
+        best.timestamp_s, encode_jpeg(best.image), encode_jpeg(face_crop(best.image, best.face))
+    )
 
 
 class VideoService:
     """Args:
-    photos: the photo service (its pipeline, calibration and executor are shared).
+    pipeline: the face pipeline.
+    photos: reads the reference photo of silent_image_verification.
     limits: what a video may be.
     threshold: the fused liveness score a live video must reach.
     """
 
-    def __init__(self, photos: PhotoService, limits: VideoLimits, *, threshold: float) -> None:
+    def __init__(
+        self, pipeline: FacePipeline, photos: PhotoService, limits: VideoLimits, *,
+        threshold: float,
+    ) -> None:
+        self.pipeline = pipeline
+        self.stages = pipeline.stages
         self.photos = photos
-        self.pipeline = photos.pipeline
         self.limits = limits
         self.threshold = threshold
-
-    async def _run(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        return await run_cpu(self.photos.executor, function, *args, **kwargs)
 
     async def silent_liveness(self, data: bytes) -> VideoLiveness:
         """Decide whether the video shows a live person.
 
         Raises:
             VideoError: the video breaks a limit, is too short or does not decode (2008).
-            ContractError(4007): no face in any analysed frame.
+            ContractError(4007): no usable face in any analysed frame.
         """
-        seconds: dict[str, float] = {}
-        clock = time.perf_counter()
-
-        def lap(stage: str) -> None:
-            nonlocal clock
-            now = time.perf_counter()
-            seconds[stage] = now - clock
-            clock = now
-
-        video = await self._run(
-            probe_and_decode,
-            data,
-            self.limits,
-            interval_s=SAMPLE_INTERVAL_S,
-            window_s=ANALYSIS_WINDOW_S,
-        )
-        lap("decode")
-        detections = await asyncio.gather(*(self.pipeline.detect(f.image) for f in video.frames))
+        with self.stages.timed("video_decode"):
+            video = await self.stages.cpu(
+                probe_and_decode, data, self.limits,
+                interval_s=SAMPLE_INTERVAL_S, window_s=ANALYSIS_WINDOW_S,
+            )
+        with self.stages.timed("video_detect"):
+            detections = await asyncio.gather(
+                *(self.pipeline.detect(f.image) for f in video.frames)
+            )
         usable = [[f for f in faces if f.box[2] >= MIN_FACE_WIDTH_PX] for faces in detections]
         tracks = [t for t in track_faces(usable) if len(t.faces) >= MIN_TRACK_FRAMES]
         if not tracks:
@@ -233,81 +151,56 @@ class VideoService:
                 Code.LIVENESS_CHECK_FAILED, "no usable face in any frame of the video"
             )
         subject = subject_of(tracks)
-        frames = sorted(subject.faces)
-        lap("detect")
-        sampled = spread(frames, LIVENESS_FRAMES)
-        crops = await self._run(
-            lambda: [liveness_crops(video.frames[i].image, subject.faces[i]) for i in sampled]
-        )
-        p_real = await self.pipeline.models.liveness(
-            np.stack([c[0] for c in crops]), np.stack([c[1] for c in crops])
-        )
+        with self.stages.timed("video_liveness"):
+            sampled = spread(sorted(subject.faces), LIVENESS_FRAMES)
+            p_real = await self.pipeline.liveness(
+                [Sighting(video.frames[i].image, subject.faces[i]) for i in sampled]
+            )
         p_mean = float(np.mean(p_real))
-        lap("liveness")
-        motion = await self._run(
-            planarity,
-            [f.image for f in video.frames],
-            [f.timestamp_s for f in video.frames],
-            [
-                subject.faces[i].box if i in subject.faces else None
-                for i in range(len(video.frames))
-            ],
-        )
-        lap("motion")
-        face_seconds = visible_seconds(video, subject)
+        with self.stages.timed("video_motion"):
+            motion = await self.stages.cpu(
+                planarity,
+                [f.image for f in video.frames],
+                [f.timestamp_s for f in video.frames],
+                [subject.faces[i].box if i in subject.faces else None
+                 for i in range(len(video.frames))],
+            )
+        face_seconds = visible_seconds(video, subject, SAMPLE_INTERVAL_S)
         score = float(np.clip(fuse(p_mean, motion), 0.0, 1.0))
         if face_seconds < MIN_FACE_SECONDS:
             status = "short_time"
         else:
             status = "ok" if score >= self.threshold else "hack"
         return VideoLiveness(
-            passed=status == "ok",
-            score=score,
-            status=status,
-            p_real=p_mean,
-            motion=motion,
-            face_seconds=face_seconds,
-            video=video,
-            subject=subject,
-            seconds=seconds,
+            passed=status == "ok", score=score, status=status, p_real=p_mean, motion=motion,
+            face_seconds=face_seconds, video=video, subject=subject,
         )
 
-    async def best_frame(self, liveness: VideoLiveness) -> BestFrame:
-        """The subject's frame with the highest quality score. Only a passed video needs one
-        (for comparison or the returned images), so it is not chosen during the decision."""
-        indices = sorted(liveness.subject.faces)
-        frames, faces = liveness.video.frames, liveness.subject.faces
-        scores = await self._run(
-            lambda: [measure(frames[i].image, faces[i]).score for i in indices]
-        )
-        best = indices[int(np.argmax(scores))]
-        return BestFrame(frames[best].timestamp_s, frames[best].image, faces[best])
+    async def silent_detection(self, data: bytes, *, images: bool) -> LivenessAnswer:
+        """The liveness decision, with the best frame's images when `images` and it passed."""
+        liveness = await self.silent_liveness(data)
+        if not (liveness.passed and images):
+            return LivenessAnswer(liveness)
+        best = await self.pipeline.best_by_quality(liveness.sightings())
+        return LivenessAnswer(liveness, await self.stages.cpu(frame_images, best))
 
-    async def liveness_and_verify(
-        self, video: bytes, photo: bytes, *, auto_rotate: bool, check_quality: bool
-    ) -> tuple[VideoLiveness, BestFrame | None, float | None]:
-        """Liveness of the video and, when it passed, its best frame and that frame's face
-        against the photo's.
+    async def silent_verification(
+        self, video: bytes, photo: bytes, *, auto_rotate: bool, check_quality: bool,
+        images: bool,
+    ) -> LivenessAnswer:
+        """Liveness of the video and, when it passed, its best face against the photo's.
 
         The photo is checked either way: a bad photo is its own error even for a spoof.
         """
         liveness, reference = await asyncio.gather(
             self.silent_liveness(video),
-            self.photos.embedded_main_face(
-                photo,
-                auto_rotate=auto_rotate,
-                check_quality=check_quality,
+            self.photos.reference(
+                photo, auto_rotate=auto_rotate, check_quality=check_quality,
                 name="encrypted_image",
             ),
         )
         if not liveness.passed:
-            return liveness, None, None
-        best = await self.best_frame(liveness)
-        (frame_face,) = await self.pipeline.embed(best.image, [best.face])
-        return liveness, best, self.photos.score(frame_face.descriptor, reference.descriptor)
-
-    async def images(self, best: BestFrame) -> tuple[bytes, bytes]:
-        """The best frame and its face crop, as JPEG."""
-        return await self._run(
-            lambda: (encode_jpeg(best.image), encode_jpeg(face_crop(best.image, best.face)))
-        )
+            return LivenessAnswer(liveness)
+        match = await self.pipeline.match(liveness.sightings(), reference)
+        encoded = await self.stages.cpu(frame_images, match.best) if images else None
+        return LivenessAnswer(liveness, encoded, match.score)

@@ -18,6 +18,7 @@ from frontend.config import Settings
 from frontend.crypto import KeyRing
 from frontend.inference.triton import TritonModels
 from frontend.service.faces import FacePipeline
+from frontend.service.stages import Stages
 from tests.conftest import free_port
 from tests.integration.http import Api, serving
 
@@ -56,7 +57,7 @@ def cpu_pool() -> Iterator[concurrent.futures.ThreadPoolExecutor]:
 
 @pytest.fixture(scope="session")
 def pipeline(models: TritonModels, cpu_pool) -> FacePipeline:
-    return FacePipeline(models, cpu_pool)
+    return FacePipeline(models, Stages(cpu_pool))
 
 
 # --- the facegate server over real HTTP, on the session's Triton -------------------------------

@@ -24,20 +24,20 @@ SAME = ("Aaron_Peirsol/Aaron_Peirsol_0001.jpg", "Aaron_Peirsol/Aaron_Peirsol_000
 DIFFERENT = ("Aaron_Peirsol/Aaron_Peirsol_0001.jpg", "Colin_Powell/Colin_Powell_0001.jpg")
 
 
-def _describe(name: str, model_repository: Path):
+def _load(name: str, model_repository: Path):
     if name == "ort":
-        from benchmarks.baselines.ort_server import OrtFaces
+        from benchmarks.baselines.ort_server import load_ort
 
-        return OrtFaces(model_repository)
-    from benchmarks.baselines.dlib_server import DlibFaces
+        return lambda pool: load_ort(pool, model_repository)
+    from benchmarks.baselines.dlib_server import load_dlib
 
-    return DlibFaces()
+    return load_dlib
 
 
 @pytest.fixture(scope="module", params=["ort", "dlib"])
 async def baseline(request, model_repository: Path) -> AsyncIterator[str]:
     """The base URL of a baseline server on a free port."""
-    app = create_app(_describe(request.param, model_repository), keyring=KEYRING, workers=2)
+    app = create_app(_load(request.param, model_repository), keyring=KEYRING, workers=2)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     yield str(server.make_url(""))

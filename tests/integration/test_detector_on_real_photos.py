@@ -9,8 +9,14 @@ import cv2
 import numpy as np
 import pytest
 
-from frontend.service.faces import FacePipeline, nearest_to_centre
-from preprocessing.detection import DETECTOR_SIZES, faces_from_detections, letterbox
+from frontend.service.faces import FacePipeline
+from preprocessing.detection import (
+    DETECTOR_SIZES,
+    faces_from_detections,
+    letterbox,
+    nearest_to_centre,
+)
+from preprocessing.tracking import iou
 
 # Ground truth: CompreFace's annotated counts (in the file name) and photos whose people are
 # unambiguous (the MANIFEST's descriptions).
@@ -98,18 +104,10 @@ async def test_small_detector_finds_the_lfw_faces_the_640_detector_finds(models,
         assert small_faces and large_faces
         a = nearest_to_centre(small_faces, image.shape)
         b = nearest_to_centre(large_faces, image.shape)
-        assert _iou(a.box, b.box) > 0.7
+        assert iou(a.box, b.box) > 0.7
         shifts.append(np.abs(a.landmarks - b.landmarks).mean())
     # landmarks move a few px in a 250x250 photo: what costs the small detector some TAR
     assert max(shifts) < 8 and np.mean(shifts) < 3
-
-
-def _iou(a, b) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    w = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
-    h = max(0.0, min(ay + ah, by + bh) - max(ay, by))
-    return w * h / (aw * ah + bw * bh - w * h)
 
 
 async def test_a_detector_input_of_no_served_size_is_refused(models):

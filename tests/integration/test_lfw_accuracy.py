@@ -14,7 +14,7 @@ import logging
 import cv2
 import numpy as np
 
-from frontend.service.faces import FacePipeline, distance
+from frontend.service.faces import FacePipeline
 
 LOGGER = logging.getLogger(__name__)
 CONCURRENCY = 16
@@ -59,7 +59,7 @@ async def test_lfw_folds_1_to_8_accuracy_is_at_least_99_percent(pipeline, data_d
     assert len(pairs) == 4800
     names = sorted({n for a, b, _, _ in pairs for n in (a, b)})
     vectors = await descriptors(pipeline, data_dir, names)
-    distances = np.array([distance(vectors[a], vectors[b]) for a, b, _, _ in pairs])
+    distances = np.array([np.linalg.norm(vectors[a] - vectors[b]) for a, b, _, _ in pairs])
     same = np.array([s for _, _, s, _ in pairs])
     folds = np.array([f for _, _, _, f in pairs])
     accuracies = cross_validated_accuracy(distances, same, folds)

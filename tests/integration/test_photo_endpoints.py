@@ -19,7 +19,8 @@ from frontend.contract.fields import (
     LIVENESS_IMAGE_VERIFICATION,
     MULTI_FACE_VERIFICATION,
 )
-from frontend.liveness_file import capture_from_video, seal
+from frontend.contract.liveness_file import seal
+from frontend.sdk.capture import capture_from_video
 from tests.conftest import DATA
 
 OBAMA = DATA / "faces/Barack_Obama/facerec_obama.jpg"

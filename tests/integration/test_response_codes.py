@@ -18,15 +18,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from frontend.api.handlers import SERVICE
+from frontend.api.services import SERVICES
 from frontend.contract.codes import Code
 from frontend.contract.fields import (
     FACE_QUALITY,
     IMAGE_VERIFICATION,
     LIVENESS_IMAGE_VERIFICATION,
 )
+from frontend.contract.liveness_file import CapturedFrame, LivenessCapture, pack, seal
 from frontend.crypto import KeyRing
-from frontend.liveness_file import CapturedFrame, LivenessCapture, capture_from_images, pack, seal
+from frontend.sdk.capture import capture_from_images
 from tests.conftest import DATA, free_port
 from tests.integration.conftest import TEST_MAX_BODY_BYTES
 from tests.integration.http import Api, serving
@@ -223,7 +224,7 @@ async def test_a_json_body_that_is_not_an_object_is_1200(api, data_dir):
 
 async def test_check_quality_refuses_a_face_behind_sunglasses_with_4004(api, data_dir):
     image = cv2.imread(str(FACE))
-    faces = await api.app[SERVICE].pipeline.detect(image)
+    faces = await api.app[SERVICES].photos.pipeline.detect(image)
     (right_eye, left_eye) = faces[0].landmarks[:2]
     eye_gap = float(np.linalg.norm(left_eye - right_eye))
     covered = image.copy()
@@ -360,7 +361,7 @@ async def test_an_internal_fault_is_500_with_a_request_id_and_the_server_keeps_s
         raise RuntimeError("a bug")
 
     with monkeypatch.context() as patch:
-        patch.setattr(api.app[SERVICE], "quality", broken)
+        patch.setattr(api.app[SERVICES].photos, "quality", broken)
         answer = await _quality(api, FACE.read_bytes())
     _assert_error(answer, Code.INTERNAL_ERROR)
     assert answer.body["request_id"] in caplog.text

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from benchmarks.synth_attacks import screen_replay_video, still_photo_video
-from frontend.api.handlers import SERVICE
+from frontend.api.services import SERVICES
 from frontend.contract.codes import Code
 from frontend.contract.fields import SILENT_DETECTION, SILENT_IMAGE_VERIFICATION
 from tests.conftest import DATA
@@ -148,7 +148,7 @@ async def test_the_returned_frame_and_face_decode_and_the_crop_holds_the_face(ap
     )
     assert frame is not None and face is not None
     assert face.shape[0] < frame.shape[0] and face.shape[1] < frame.shape[1]
-    faces = await api.app[SERVICE].pipeline.detect(face)
+    faces = await api.app[SERVICES].photos.pipeline.detect(face)
     assert faces and faces[0].box[2] > face.shape[1] * 0.4
     assert 0 <= answer.body["image_timestamp"] <= 10
 

@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 
 from benchmarks.motion_eval import measure, sample_frames
-from benchmarks.quality_eval import DETECTOR_ONNX, InProcessDetector
 from benchmarks.synth_attacks import plane_homography, screen_replay_video, still_photo_video
 from preprocessing.motion import (
     RAMP_HIGH_PCT,
@@ -33,13 +32,6 @@ LFW_FACE_CORNERS = np.array([[70, 60], [180, 60], [180, 190], [70, 190]], np.flo
 needs_live_video = pytest.mark.skipif(
     not (DATA / LIVE_VIDEO).is_file(), reason=f"{LIVE_VIDEO} not in the shared data"
 )
-
-
-@pytest.fixture(scope="module")
-def detector() -> InProcessDetector:
-    if not DETECTOR_ONNX.is_file():
-        pytest.skip(f"detector model not built at {DETECTOR_ONNX} (run `make models`)")
-    return InProcessDetector()
 
 
 def decoded(video: bytes) -> tuple[int, float, Fraction]:

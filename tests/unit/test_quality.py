@@ -16,10 +16,9 @@ import cv2
 import numpy as np
 import pytest
 
+from benchmarks.inprocess import InProcessPipeline
 from benchmarks.quality_eval import (
-    DETECTOR_ONNX,
     OCCLUDERS,
-    InProcessDetector,
     central_face,
     largest_face,
     redetect,
@@ -90,14 +89,7 @@ PAINTED_ON = (
 
 
 @pytest.fixture(scope="module")
-def detector() -> InProcessDetector:
-    if not DETECTOR_ONNX.is_file():
-        pytest.skip(f"detector model not built at {DETECTOR_ONNX} (run `make models`)")
-    return InProcessDetector()
-
-
-@pytest.fixture(scope="module")
-def photo(data_dir: Path, detector: InProcessDetector) -> Callable[[str], tuple[np.ndarray, Face]]:
+def photo(data_dir: Path, detector: InProcessPipeline) -> Callable[[str], tuple[np.ndarray, Face]]:
     """A photo from faces/ and its subject: the central face (LFW) or the largest (others)."""
     cache: dict[str, tuple[np.ndarray, Face]] = {}
 

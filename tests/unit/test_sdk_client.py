@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from aiohttp import web
 
+from frontend.contract.liveness_file import CapturedFrame, LivenessCapture, open_sealed, seal
 from frontend.crypto import NONCE_FORM_PREFIX, KeyRing
-from frontend.liveness_file import CapturedFrame, LivenessCapture, open_sealed, seal
 from frontend.sdk import ApiResponse, FacegateClient, FacegateClientError
 from frontend.sdk.cli import main
 from tests.conftest import free_port

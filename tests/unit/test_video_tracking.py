@@ -6,15 +6,10 @@ import math
 
 import numpy as np
 
-from frontend.service.video import (
-    fuse,
-    spread,
-    subject_of,
-    track_faces,
-    visible_seconds,
-)
+from frontend.service.video import SAMPLE_INTERVAL_S, fuse, spread
 from preprocessing.detection import Face
 from preprocessing.motion import MotionEvidence
+from preprocessing.tracking import subject_of, track_faces, visible_seconds
 from preprocessing.video import Video, VideoFrame
 
 
@@ -66,7 +61,7 @@ def test_visible_time_counts_real_time_not_frames():
     video = _video([0.0, 0.2, 0.4, 0.6, 1.6, 1.8])
     (track,) = track_faces([[_face(0, 0)]] * 6)
     # The gap from 0.6 s to 1.6 s counts only one sampling interval.
-    assert math.isclose(visible_seconds(video, track), 6 * 0.2)
+    assert math.isclose(visible_seconds(video, track, SAMPLE_INTERVAL_S), 6 * 0.2)
 
 
 def test_either_cue_can_veto_and_a_missing_motion_cue_leaves_the_picture_cue():

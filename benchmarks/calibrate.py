@@ -1,6 +1,6 @@
 """Calibration of the verification score: the face embedder's impostor tail, measured on real faces.
 
-    python -m model_repository.calibrate [--data-dir ../shared/data]
+    python -m benchmarks.calibrate [--data-dir ../shared/data]
         [--out model_repository/calibration/face_embedder.json] [--cache PATH]
 
 The contract (../shared/docs/CONTRACT.md, section 2) defines ``verification_score =
@@ -8,11 +8,12 @@ The contract (../shared/docs/CONTRACT.md, section 2) defines ``verification_scor
 (two photos of different people) whose descriptor distance is at most d. This builder measures
 that function:
 
-1. Every identity-labelled photo in ``<data-dir>/faces/<Identity>/*`` goes through exactly the
-   server's pipeline (`frontend.service.faces.FacePipeline`), in-process with ONNX Runtime on the
-   built ONNX files instead of Triton: letterbox, detector, `faces_from_detections`, the face
-   nearest the centre, its aligned chip and its mirror, the embedder, the average of both
-   descriptors. Photos without a face are skipped and counted.
+1. Every identity-labelled photo in ``<data-dir>/faces/<Identity>/*`` goes through the
+   server's own face pipeline (`frontend.service.faces.FacePipeline.main_face`) over the
+   in-process runtime (`frontend.inference.onnx.OnnxModels`, the built ONNX files without
+   Triton): letterbox, detector, NMS, the face nearest the centre, its aligned chip and its
+   mirror, the embedder, the average of both descriptors. Photos without a face are skipped
+   and counted.
 2. Labels are taken from the folder names, with a few documented corrections
    (`LABEL_CORRECTIONS`: one person under two names, photos of someone else), found by looking at
    the closest impostor pairs. All cross-identity pairs are impostors, all same-identity pairs
@@ -32,6 +33,8 @@ be cached (``--cache``) so that the statistics can be re-run without the models.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import concurrent.futures
 import csv
 import datetime
 import hashlib
@@ -47,22 +50,16 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import onnxruntime as ort
 
-from frontend.service.faces import face_chips, nearest_to_centre
-from model_repository.specs import DETECTORS, FACE_DETECTOR, FACE_EMBEDDER
+from frontend.inference.onnx import OnnxModels
+from frontend.service.faces import FacePipeline
+from frontend.service.stages import Stages
+from model_repository.specs import DETECTORS, FACE_EMBEDDER, onnx_file
 from model_repository.weights import sha256_of
-from preprocessing.detection import (
-    DEFAULT_SCORE_THRESHOLD,
-    detector_size,
-    detector_sizes,
-    faces_from_detections,
-    letterbox,
-)
+from preprocessing.detection import DEFAULT_SCORE_THRESHOLD, detector_sizes
 
 LOGGER = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[1]
-NATIVE = REPO_ROOT / "model_repository" / "native"
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
 DEFAULT_OUT = REPO_ROOT / "model_repository" / "calibration" / "face_embedder.json"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
@@ -109,7 +106,7 @@ def model_hashes(small_detector: bool = False) -> dict[str, str]:
     sizes = detector_sizes(small_detector)
     used = [spec for spec in DETECTORS if spec.inputs[0].dims[0] in sizes]
     for spec in (*used, FACE_EMBEDDER):
-        onnx_path = NATIVE / spec.name / "1" / "model.onnx"
+        onnx_path = onnx_file(spec)
         actual = sha256_of(onnx_path)
         info_path = onnx_path.with_name("build_info.json")
         if info_path.is_file():
@@ -132,67 +129,40 @@ def labelled_photos(data_dir: Path) -> list[str]:
     )
 
 
-def session(path: Path, threads: int) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
-def embed_photos(data_dir: Path, names: list[str], threads: int = 0, batch: int = 16,
-                 small_detector: bool = False) -> Dataset:
+def embed_photos(data_dir: Path, names: list[str], threads: int = 0,
+                 small_detector: bool = False, concurrency: int = 4) -> Dataset:
     """The server's pipeline (detect, nearest face, chip + mirror, embed, average) on each photo."""
-    sizes = detector_sizes(small_detector)
-    detectors = {  # input side -> session, as the server picks (`detector_size`)
-        spec.inputs[0].dims[0]: session(NATIVE / spec.name / "1" / "model.onnx", threads)
-        for spec in DETECTORS if spec.inputs[0].dims[0] in sizes
-    }
-    embedder = session(NATIVE / FACE_EMBEDDER.name / "1" / "model.onnx", threads)
-    detector_in, detector_out = FACE_DETECTOR.inputs[0].name, FACE_DETECTOR.outputs[0].name
-    embedder_in, embedder_out = FACE_EMBEDDER.inputs[0].name, FACE_EMBEDDER.outputs[0].name
-    kept, descriptors, missed = [], [], []
-    started = time.perf_counter()
-    for first in range(0, len(names), batch):
-        images, boxes, chunk = [], [], []
-        for name in names[first:first + batch]:
-            image = cv2.imread(str(data_dir / name), cv2.IMREAD_COLOR)
-            if image is None:
-                missed.append(name)
-                continue
-            images.append(image)
-            boxes.append(letterbox(image, detector_size(image.shape, sizes)))
-            chunk.append(name)
-        if not chunk:
-            continue
-        detections: list = [None] * len(boxes)
-        for side, detector in detectors.items():
-            same = [i for i, b in enumerate(boxes) if b.image.shape[0] == side]
-            if same:
-                found = detector.run(
-                    [detector_out], {detector_in: np.stack([boxes[i].image for i in same])}
-                )[0]
-                for i, anchors in zip(same, found, strict=True):
-                    detections[i] = anchors
-        chips, owners = [], []
-        for name, image, boxed, found in zip(chunk, images, boxes, detections, strict=True):
-            faces = faces_from_detections(found, boxed.scale, DEFAULT_SCORE_THRESHOLD)
-            if not faces:
-                missed.append(name)
-                continue
-            chips.append(face_chips(image, [nearest_to_centre(faces, image.shape)], mirror=True))
-            owners.append(name)
-        if owners:
-            embedded = embedder.run([embedder_out], {embedder_in: np.concatenate(chips)})[0]
-            descriptors.append((embedded[0::2] + embedded[1::2]) / 2)
-            kept += owners
-        done = min(first + batch, len(names))
-        if done % (batch * 50) < batch or done == len(names):
-            LOGGER.info("embedded %d / %d photos (%d without a face), %.0f s",
-                        done, len(names), len(missed), time.perf_counter() - started)
+    return asyncio.run(_embed_photos(data_dir, names, threads, small_detector, concurrency))
+
+
+async def _embed_photos(data_dir: Path, names: list[str], threads: int, small_detector: bool,
+                        concurrency: int) -> Dataset:
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        pipeline = FacePipeline(
+            OnnxModels(executor=pool, threads=threads), Stages(pool),
+            detector_sizes=detector_sizes(small_detector),
+        )
+        limit = asyncio.Semaphore(concurrency)
+        started, done = time.perf_counter(), 0
+
+        async def one(name: str) -> np.ndarray | None:
+            nonlocal done
+            async with limit:
+                image = await pipeline.stages.cpu(cv2.imread, str(data_dir / name), cv2.IMREAD_COLOR)
+                face = None if image is None else await pipeline.main_face(image)
+            done += 1
+            if done % 800 == 0 or done == len(names):
+                LOGGER.info("embedded %d / %d photos, %.0f s", done, len(names),
+                            time.perf_counter() - started)
+            return None if face is None else face.descriptor
+
+        descriptors = await asyncio.gather(*(one(name) for name in names))
+    kept = [n for n, d in zip(names, descriptors, strict=True) if d is not None]
     return Dataset(
         names=kept,
         identities=[Path(n).parent.name for n in kept],
-        descriptors=np.concatenate(descriptors).astype(np.float32),
-        missed=sorted(missed),
+        descriptors=np.stack([d for d in descriptors if d is not None]).astype(np.float32),
+        missed=sorted(n for n, d in zip(names, descriptors, strict=True) if d is None),
     )
 
 
@@ -259,7 +229,7 @@ def pair_distances(descriptors: np.ndarray, labels: np.ndarray, tail_cutoff: flo
     order = np.argsort(tail_rows[:, 0], kind="stable")
     tail_rows = tail_rows[order]
     a, b = tail_rows[:, 1].astype(np.int64), tail_rows[:, 2].astype(np.int64)
-    # The tail's distances again, as the server computes them (`faces.distance`), re-sorted.
+    # The tail's distances again, as the server computes them (`ScoreCalibration.compare`).
     exact = np.linalg.norm(descriptors[a].astype(np.float64) - descriptors[b], axis=1)
     order = np.argsort(exact, kind="stable")
     return PairDistances(
@@ -642,7 +612,8 @@ def record(dataset: Dataset, result: dict, uncorrected: dict, hashes: dict[str, 
         ),
         "distance": (
             "Euclidean distance between the mirror-averaged 128-D descriptors of the face "
-            "nearest the photo's centre (frontend.service.faces); smaller is more similar"
+            "nearest the photo's centre (frontend.service.faces.FacePipeline.main_face); "
+            "smaller is more similar"
         ),
         "knots": {
             "distance": table["distance"],
@@ -695,8 +666,9 @@ def record(dataset: Dataset, result: dict, uncorrected: dict, hashes: dict[str, 
             "cv2.imread(IMREAD_COLOR) -> preprocessing.detection.letterbox to detector_size "
             "-> face_detector (face_detector_320 for photos <= 320 px with --small-detector) "
             "(ONNX Runtime, CPU) -> faces_from_detections(score >= "
-            f"{DEFAULT_SCORE_THRESHOLD}) -> frontend.service.faces.nearest_to_centre -> "
-            "face_chips(mirror=True) -> face_embedder -> mean of chip and mirror descriptors"
+            f"{DEFAULT_SCORE_THRESHOLD}) -> preprocessing.detection.nearest_to_centre -> "
+            "face_chips(mirror=True) -> face_embedder -> mean of chip and mirror descriptors "
+            "(frontend.service.faces.FacePipeline.main_face over OnnxModels)"
         ),
         "command": command,
         "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -726,7 +698,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     result = calibrate(dataset, args.data_dir, corrections)
     uncorrected = uncorrected_view(dataset, result["thresholds"])
-    command = " ".join(["python -m model_repository.calibrate"] +
+    command = " ".join(["python -m benchmarks.calibrate"] +
                        [shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)])
     output = record(dataset, result, uncorrected, hashes, command,
                     time.perf_counter() - started, corrections)

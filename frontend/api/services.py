@@ -1,0 +1,74 @@
+"""What the handlers call, built once when the app starts and held under one `AppKey`."""
+
+from __future__ import annotations
+
+import concurrent.futures
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from frontend.config import Settings
+from frontend.contract.liveness_file import LivenessCapture, LivenessFileLimits, open_sealed
+from frontend.crypto import KeyRing
+from frontend.inference.runtime import ModelRuntime
+from frontend.service.faces import FacePipeline
+from frontend.service.photos import PhotoService
+from frontend.service.scores import ScoreCalibration
+from frontend.service.stages import ObserveStage, Stages
+from frontend.service.video import VideoService
+from preprocessing.detection import detector_sizes
+
+
+@dataclass(frozen=True)
+class Services:
+    """Attributes:
+    models: the model runtime (readiness).
+    stages: the CPU pool and stage timer every service shares.
+    keyring: the AES keys that open encrypted fields and liveness files.
+    liveness_file_limits: what one liveness_file may hold.
+    photos: the photo endpoints' logic.
+    videos: the video endpoints' logic.
+    """
+
+    models: ModelRuntime
+    stages: Stages
+    keyring: KeyRing
+    liveness_file_limits: LivenessFileLimits
+    photos: PhotoService
+    videos: VideoService
+
+    async def decrypt(self, text: str) -> bytes:
+        """An encrypted field's plain bytes (`DecryptionError`: 1200)."""
+        with self.stages.timed("decrypt"):
+            return await self.stages.cpu(self.keyring.decrypt, text)
+
+    async def open_liveness_file(self, data: bytes | str) -> LivenessCapture:
+        """A sealed liveness_file, opened and checked (`LivenessFileError`: 2007)."""
+        return await self.stages.cpu(open_sealed, data, self.keyring, self.liveness_file_limits)
+
+
+def build_services(
+    settings: Settings,
+    models: ModelRuntime,
+    executor: concurrent.futures.Executor,
+    *,
+    keyring: KeyRing,
+    calibration: ScoreCalibration,
+    observe_stage: ObserveStage,
+) -> Services:
+    """The services for these settings, over a model runtime and a CPU pool."""
+    stages = Stages(executor, observe_stage)
+    pipeline = FacePipeline(
+        models, stages, calibration=calibration,
+        detector_sizes=detector_sizes(settings.small_detector),
+    )
+    photos = PhotoService(
+        pipeline, settings.photo_limits, liveness_threshold=settings.liveness_threshold
+    )
+    videos = VideoService(
+        pipeline, photos, settings.video_limits, threshold=settings.video_liveness_threshold
+    )
+    return Services(models, stages, keyring, LivenessFileLimits(), photos, videos)
+
+
+SERVICES = web.AppKey("services", Services)
