@@ -1,41 +1,11 @@
 """Temporal liveness evidence: does the face move like a flat picture?
 
-A photo held up to the camera is a plane, so between any two frames its image moves by one
-homography, however it is tilted or shaken. A live face is not flat: turning, nodding or
-talking moves the nose, cheeks, jaw line and ears differently from the face's mean plane, and
-the head moves against the background around its outline. ../shared/docs/FACTS.md ("Silent
-liveness on our videos") records the cue; MiniFASNet misses still-photo videos because they
-have no recapture artefacts, and this cue is meant for them.
-
-For each pair of consecutive sampled frames (0.15-0.3 s apart, both with the subject's box):
-
-1. crop the same region around both boxes, in grey, scaled so the face is FACE_WIDTH_PX wide,
-   and blur it a little (PRE_BLUR_PX): H.264 block artefacts and sensor noise otherwise move
-   corners of a flat print by a large fraction of a pixel, and face geometry is smooth;
-2. find corners inside the face box, widened by MASK_WIDEN of its width on each side so the
-   cheeks' outline, where a face departs most from a plane, is included;
-3. track them with pyramidal Lucas-Kanade and keep those that track back to within
-   FB_MAX_PX of where they started;
-4. fit a homography (RANSAC), warp the second frame back onto the first with it, match its
-   brightness and contrast, and track the same corners again over the now small motion:
-   a second, more accurate pass, as the first pass's window model is off under large
-   rotation and scale;
-5. fit a homography to the second pass and take the RMS distance of all kept corners from
-   it, in % of the face width.
-
-The evidence is the 90th percentile of these residuals over the first `window_s` seconds:
-the moments when the head moves are what tells a face from a plane. On our data
-(benchmarks/motion.md, `python -m benchmarks.motion_eval`) all 15 live videos measured
-0.94-9.1, still-photo videos synthesised from 10 real photos 0.16-0.48 (20 seeds), the same
-recompressed at CRF 28 up to 0.65, and photos of live videos' frames (small faces) up to
-0.66. The score ramp (RAMP_LOW_PCT 0.5 to RAMP_HIGH_PCT 0.9, 0.5 at 0.7) lies between those.
-Where it fails: photo videos recompressed hard (CRF 35: 0.45-1.5, most score as live), a
-live person stiller than our stillest (0.94), and replays of a live video on a screen, which
-move non-rigidly inside the screen's plane (MiniFASNet's job). These numbers are on this
-module's scale, not FACTS.md's (a single pass on the bare box, unblurred): the blur, the
-widened mask and the second pass move both live and photo values.
-
-Cost: about 10 ms per frame pair on 2 cores (two tracking passes on a crop of about 300x380 px).
+A photo held up to the camera is a plane, so between two frames its image moves by one
+homography however it is tilted or shaken; a live face does not. For each pair of sampled
+frames, corners in the face are tracked (pyramidal Lucas-Kanade, two passes), a homography is
+fitted, and the RMS residual of the corners from it, in % of the face width, is the pair's
+evidence; `planarity` takes the 90th percentile over the first seconds and ramps it to a
+score. Why each step, the measured separation and where it fails: docs/motion.md.
 """
 
 from __future__ import annotations

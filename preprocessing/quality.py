@@ -1,93 +1,10 @@
-"""Per-face quality measures computed from pixels: occlusion, blur, brightness, pose, size.
+"""Per-face quality measures from pixels: occlusion, blur, brightness, pose, size, and a score.
 
-Occlusion, blur and brightness are measured on the face's aligned 150x150 chip
-(`preprocessing.alignment.align_chip`), where eyes, nose and mouth sit at fixed positions
-(`CHIP_TEMPLATE`; the eyes 56 px apart) whatever the photo's scale and roll, so each measure is
-relative to the face. Coordinates below are chip pixels. Pose and size come from the landmarks.
-No model and no Triton: 2-4 ms per face on a 2-core machine.
-
-Occlusion: per region, 0 (clear) .. 1 (covered); ``occluded`` when any region reaches
-`OCCLUSION_THRESHOLD` (0.5). There is no occlusion model: each region has cues from image
-evidence, each cue is mapped to 0..1 by a linear ramp that crosses 0.5 at its decision value,
-and the region's score is its largest cue.
-
-- eyes: a visible eye is not much darker than the face's skin and has the strong gradients
-  of iris, lids and lashes. Per eye, *darkness* is the 75th percentile of luminance in a
-  28x22 window around the eye (the area a dark lens covers, down to the cheekbone) over the
-  skin luminance (median of the same-side cheek, the forehead and between the brows: the
-  median of three keeps side light or a covered cheek from moving it far), and *structure*
-  is the mean gradient magnitude in a 24x12 window on the eye, per unit of skin luminance,
-  over its clear-face median. The eye's *visibility* is their geometric mean (darkness
-  capped at 1.2, structure at 1.5). The detector puts eye landmarks on a bar's or lens's edge
-  when the eyes are hidden, so the windows are also tried 6 and 12 px higher and lower, and
-  each eye keeps its least visible position; the region takes the less visible eye (from
-  `PROFILE_YAW` on, only the near eye: the far one is hidden by the face, which is pose).
-  Decision: visibility 0.33. Dark lenses and bars are dark and flat; a shadowed socket keeps
-  its structure and the bright skin under the eye, which lenses cover and brow shadows do not.
-- nose (a 25x30 window over the tip and nostrils) and mouth (58x24 over the lips):
-  *structure*, the mean gradient magnitude per unit of skin luminance over its clear-face
-  median; for the mouth, the gradient of the window's lower half only (the lower lip's edge:
-  the detector often takes a hand's or mask's top edge for the lip line), averaged with the
-  *lip line*, the depth of the darkest row of the mouth's row-mean luminance profile relative
-  to the skin rows above and below, over its clear-face median. Decisions: 0.27 (nose), 0.31
-  (mouth). *Foreign colour*: how far the region's chroma has moved from the skin chroma of the
-  upper face (forehead and between the brows, which masks leave bare) towards blue or grey
-  (Cr down, Cb up, in YCrCb units), at the region's 25th percentile, so that three quarters
-  of it must have moved: lips are redder, and a grey moustache or teeth cover less. A photo
-  without colour has no shift. Decisions: 20 (nose), 32 (mouth). *Darkness*, the 75th
-  percentile of luminance over skin luminance, for black masks and scarves: decisions 0.5
-  (nose) and 0.35 (mouth), below beards and nostrils.
-
-How the decision values were chosen: on 7,274 clear LFW faces outside the evaluation set
-(deep-funneled 250x250, faces ~100 px wide, so chips are upsampled and soft), each cue's
-decision sits at or below about its 0.4th percentile, so that all cues together flag 0.8% of
-them (some of which wear sunglasses nobody labelled); then checked on 45 LFW faces with dark
-sunglasses and 2 with the mouth covered (found by eye, kept out of those 7,274) and on
-occluders painted on real photos. The evaluation on held-out photos is
-``python -m benchmarks.quality_eval``, its numbers in ``benchmarks/quality.md``.
-Known misses: light, gradient-tinted or mirrored lenses, narrow lenses full of reflections, a
-skin-coloured hand over the eyes, textured occluders (fingers, a hand holding a glass);
-known false alarms: an eye in very deep shadow, a flat closed mouth on a soft photo.
-
-Blur: 0 (sharp) .. 1 (very blurry). Crete-Roffet et al.'s "blur effect" (2007) on the luminance
-of the inner face (x 25..125, y 20..130) of the chip halved to 75x75: the share of the
-neighbouring-pixel variation that survives a 9-pixel box re-blur, taking the worse of the two
-directions. Contrast-invariant, and relative to the face's size. At half size LFW's
-upsampled chips are not penalised, and uint8 rounding does not make heavy blur look sharper
-(at full size the measure fell again past a 4 px blur): the median over 30 LFW faces is 0.39,
-and 0.44, 0.53, 0.61, 0.68, 0.75 after a Gaussian blur of 1, 2, 3, 4, 6 px on the photo;
-large sharp faces (CompreFace, deepface photos) 0.31-0.37.
-
-Brightness: 0 .. 1, the mean luminance (BT.601 Y / 255) of the chip's inner face
-(x 30..120, y 25..125). LFW's median is ~0.46.
-
-Pose, in degrees: an estimate from the five landmarks, with no 3D model fit, so only as good
-as YuNet's landmarks: turning an LFW photo by 20 degrees changes its roll by 20 +- 3 degrees
-(median error over 40 photos, at most 10), and a mirrored photo's yaw is the negative of the
-original's only to within a few degrees.
-
-- roll: the eye line's angle; positive when the face is turned counter-clockwise as seen in
-  the photo (the person's left eye, on the image's right, is higher), the sense of a
-  positive angle in ``cv2.getRotationMatrix2D``.
-- yaw: with roll undone, the nose tip's horizontal offset from the line through the eyes'
-  and the mouth corners' midpoints, in template pixels, over the nose tip's depth in front
-  of the eyes and mouth, `NOSE_DEPTH` (24 template px, ~27 mm; anthropometric averages, not
-  fitted): ``asin(offset / depth)``. Positive when the nose points to the image's right (the
-  person turns towards their own left).
-- pitch: where the nose tip sits between the eye line and the mouth line, against the
-  template's neutral 0.570: ``atan((0.570 - ratio) * 56.7 / NOSE_DEPTH)``, 56.7 px being the
-  template's eye-to-mouth distance. Positive when the face looks up.
-The scale comes from the eye-to-mouth distance, which yaw does not shorten.
-
-Face size, in photo pixels: the inter-eye distance (between the two eye landmarks), the
-resolution measure of ISO/IEC 19794-5. It shrinks with yaw. LFW's is 30-52 px (1st-99th
-percentile).
-
-Score: 0 .. 1, the product of five factors, each 1 when that aspect is fine:
-``1 - max occlusion``; blur (1 up to 0.5, 0 from 0.8); brightness (1 within 0.25..0.85,
-falling to 0 at 0.05 and at 1.0); pose (1 while yaw and pitch are within 20 degrees, 0 from
-60); size (1 from an inter-eye distance of 32 px, about LFW's smallest, where the embedder
-verifies at 99%; 0 at 10 px).
+Measured on the face's aligned 150x150 chip (`preprocessing.alignment.align_chip`), where eyes,
+nose and mouth sit at fixed positions, so each measure is relative to the face; no model, no
+Triton, 2-4 ms per face on 2 cores. Each cue, its decision value and how it was chosen:
+docs/quality.md; the evaluation on held-out photos: ``python -m benchmarks.quality_eval``
+(benchmarks/quality.md).
 """
 
 from __future__ import annotations
