@@ -55,9 +55,6 @@ class Endpoint:
     response: tuple[ResponseField, ...]
     codes: tuple[Code, ...]
 
-    def request_field(self, name: str) -> RequestField:
-        return next(f for f in self.request if f.name == name)
-
 
 _PHOTO_HELP = "Encrypted photo (AES-256-GCM, base64; README 'Encryption' and 'Photo standards')."
 _VIDEO_HELP = "Encrypted video (AES-256-GCM, base64; README 'Video standards')."
