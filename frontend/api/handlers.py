@@ -47,8 +47,8 @@ def rect(face: Face) -> dict[str, int]:
 
 async def image_verification(services: Services, request: ParsedRequest) -> Results:
     first, second = await asyncio.gather(
-        services.decrypt(request["first_encrypted_image"]),
-        services.decrypt(request["second_encrypted_image"]),
+        services.decrypt(request, "first_encrypted_image"),
+        services.decrypt(request, "second_encrypted_image"),
     )
     score = await services.photos.verify(
         first, second, auto_rotate=request["auto_rotate"], check_quality=request["check_quality"]
@@ -58,8 +58,8 @@ async def image_verification(services: Services, request: ParsedRequest) -> Resu
 
 async def multi_face_verification(services: Services, request: ParsedRequest) -> Results:
     first, second = await asyncio.gather(
-        services.decrypt(request["first_encrypted_image"]),
-        services.decrypt(request["second_encrypted_image"]),
+        services.decrypt(request, "first_encrypted_image"),
+        services.decrypt(request, "second_encrypted_image"),
     )
     result = await services.photos.multi_face(first, second, auto_rotate=request["auto_rotate"])
     return {
@@ -72,8 +72,8 @@ async def multi_face_verification(services: Services, request: ParsedRequest) ->
 
 
 async def liveness_image_verification(services: Services, request: ParsedRequest) -> Results:
-    capture = await services.open_liveness_file(request["liveness_file"])
-    photo = await services.decrypt(request["encrypted_image"])
+    capture = await services.open_liveness_file(request)
+    photo = await services.decrypt(request, "encrypted_image")
     score = await services.photos.liveness_verify(
         capture, photo, auto_rotate=request["auto_rotate"], check_quality=request["check_quality"]
     )
@@ -109,7 +109,7 @@ def _face_report(report: FaceReport) -> dict[str, Any]:
 
 
 async def face_quality(services: Services, request: ParsedRequest) -> Results:
-    reports = await services.photos.quality(await services.decrypt(request["encrypted_image"]))
+    reports = await services.photos.quality(await services.decrypt(request, "encrypted_image"))
     return {"faces": [_face_report(r) for r in reports]}, {}
 
 
@@ -136,14 +136,14 @@ def _wants_images(request: ParsedRequest) -> bool:
 
 
 async def silent_detection(services: Services, request: ParsedRequest) -> Results:
-    video = await services.decrypt(request["encrypted_video"])
+    video = await services.decrypt(request, "encrypted_video")
     answer = await services.videos.silent_detection(video, images=_wants_images(request))
     return _liveness_results(answer)
 
 
 async def silent_image_verification(services: Services, request: ParsedRequest) -> Results:
     video, photo = await asyncio.gather(
-        services.decrypt(request["encrypted_video"]), services.decrypt(request["encrypted_image"])
+        services.decrypt(request, "encrypted_video"), services.decrypt(request, "encrypted_image")
     )
     answer = await services.videos.silent_verification(
         video, photo, auto_rotate=request["auto_rotate"], check_quality=request["check_quality"],

@@ -3,7 +3,8 @@
 1. `request_ids`: a fresh ``request_id`` for each request, sent back as ``X-Request-Id`` on
    every answer, error or not.
 2. `errors`: any failure becomes the contract's JSON error body (`frontend/api/errors.py`
-   decides the code); an unexpected one is logged with its trace and answered 500.
+   decides the code, `concerning` the field it names); an unexpected one is logged with its
+   trace and answered 500.
 3. `admission`: POST bodies need a Content-Length (411) within the limit (413), checked
    from the header before a byte is read; more than ``max_in_flight`` requests at once are
    refused at once with 503 and ``Retry-After: 1`` instead of queueing without bound.
@@ -19,7 +20,7 @@ from aiohttp import hdrs, web
 
 from frontend.api.errors import code_for
 from frontend.api.metrics import CODE, METRICS
-from frontend.contract.codes import Code, ContractError
+from frontend.contract.codes import Code, ContractError, field_of
 from frontend.contract.fields import error_body
 
 LOGGER = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return _error_response(request, code_for(error), error.headers)
     except ContractError as error:
         LOGGER.info("%s %s: %s", request_id_of(request), request.path, error)
-        return _error_response(request, error.code)
+        return _error_response(request, error.code, field=field_of(error))
     except Exception as error:  # noqa: BLE001 - the one place every failure is answered
         code = code_for(error)
         if code not in (Code.INTERNAL_ERROR, Code.SERVICE_UNAVAILABLE) and METRICS in request.app:
@@ -63,13 +64,17 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
             LOGGER.info(
                 "%s %s: %s: %s", request_id_of(request), request.path, type(error).__name__, error
             )
-        return _error_response(request, code)
+        return _error_response(request, code, field=field_of(error))
 
 
-def _error_response(request: web.Request, code: Code, headers=None) -> web.Response:
+def _error_response(
+    request: web.Request, code: Code, headers=None, *, field: str | None = None
+) -> web.Response:
+    """The error answer; a client error (400) names the request field it concerns, if any."""
     request[CODE] = code.info.code
+    field = field if code.info.http_status == 400 else None
     response = web.json_response(
-        error_body(code, request_id_of(request)), status=code.info.http_status
+        error_body(code, request_id_of(request), field), status=code.info.http_status
     )
     if code is Code.SERVICE_UNAVAILABLE:
         response.headers[hdrs.RETRY_AFTER] = "1"

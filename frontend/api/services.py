@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from frontend.config import Settings
+from frontend.contract.codes import concerning
+from frontend.contract.fields import ParsedRequest
 from frontend.contract.liveness_file import LivenessCapture, LivenessFileLimits, open_sealed
 from frontend.crypto import KeyRing
 from frontend.inference.runtime import ModelRuntime
@@ -37,14 +39,17 @@ class Services:
     photos: PhotoService
     videos: VideoService
 
-    async def decrypt(self, text: str) -> bytes:
-        """An encrypted field's plain bytes (`DecryptionError`: 1200)."""
-        with self.stages.timed("decrypt"):
-            return await self.stages.cpu(self.keyring.decrypt, text)
+    async def decrypt(self, request: ParsedRequest, field: str) -> bytes:
+        """An encrypted field's plain bytes (`DecryptionError`: 1200, naming the field)."""
+        with concerning(field), self.stages.timed("decrypt"):
+            return await self.stages.cpu(self.keyring.decrypt, request[field])
 
-    async def open_liveness_file(self, data: bytes | str) -> LivenessCapture:
-        """A sealed liveness_file, opened and checked (`LivenessFileError`: 2007)."""
-        return await self.stages.cpu(open_sealed, data, self.keyring, self.liveness_file_limits)
+    async def open_liveness_file(self, request: ParsedRequest) -> LivenessCapture:
+        """The sealed liveness_file, opened and checked (`LivenessFileError`: 2007)."""
+        with concerning("liveness_file"):
+            return await self.stages.cpu(
+                open_sealed, request["liveness_file"], self.keyring, self.liveness_file_limits
+            )
 
 
 def build_services(

@@ -1,12 +1,14 @@
 """Response codes of CONTRACT.md section 4, as data.
 
 Handlers raise `ContractError(Code.X)`; one middleware turns it into
-``{"code", "message", "request_id"}`` with the code's HTTP status. The OpenAPI document and the
-tests read the same table.
+``{"code", "message", "request_id"}`` (plus ``field`` when the failure concerns one request
+field) with the code's HTTP status. The OpenAPI document and the tests read the same table.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
 
@@ -79,9 +81,33 @@ HTTP_ERRORS = tuple(c for c in Code if c.is_http_level)
 
 
 class ContractError(Exception):
-    """A client-visible failure carrying its contract code; knows nothing about HTTP objects."""
+    """A client-visible failure carrying its contract code; knows nothing about HTTP objects.
 
-    def __init__(self, code: Code, detail: str = "") -> None:
+    Attributes:
+        code: the contract code.
+        detail: what went wrong, for the log.
+        field: the request field it concerns, named in the error answer (or None).
+    """
+
+    def __init__(self, code: Code, detail: str = "", *, field: str | None = None) -> None:
         super().__init__(f"{code.info.code} {code.info.message}" + (f": {detail}" if detail else ""))
         self.code = code
         self.detail = detail
+        self.field = field
+
+
+def field_of(error: BaseException) -> str | None:
+    """The request field an error concerns, when `concerning` or its raiser named one."""
+    return getattr(error, "field", None)
+
+
+@contextmanager
+def concerning(field: str) -> Iterator[None]:
+    """Errors raised in the block concern this request field (unless they name another), so
+    that the error answer says which field: ``"field": "second_encrypted_image"``."""
+    try:
+        yield
+    except Exception as error:
+        if field_of(error) is None:
+            error.field = field  # type: ignore[attr-defined]
+        raise

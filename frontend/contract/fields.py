@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from frontend.contract.codes import Code, ContractError
+from frontend.contract.codes import Code, ContractError, concerning
 
 
 class FieldKind(Enum):
@@ -362,18 +362,21 @@ def parse_request(endpoint: Endpoint, raw: Mapping[str, str | bytes | bool]) -> 
         value = raw.get(spec.name)
         if value is None or value == "" or value == b"":
             if spec.required:
-                raise ContractError(Code.INVALID_ARGUMENT, f"{spec.name} is required")
+                raise ContractError(
+                    Code.INVALID_ARGUMENT, f"{spec.name} is required", field=spec.name
+                )
             if spec.kind is FieldKind.BOOLEAN:
                 parsed.values[spec.name] = False
             continue
-        if spec.kind is FieldKind.BOOLEAN:
-            parsed.values[spec.name] = _boolean(spec.name, value)
-        elif spec.kind is FieldKind.FILE:
-            parsed.values[spec.name] = value.encode() if isinstance(value, str) else value
-        else:
-            if not isinstance(value, str):
-                value = _text(spec.name, value)
-            parsed.values[spec.name] = value
+        with concerning(spec.name):
+            if spec.kind is FieldKind.BOOLEAN:
+                parsed.values[spec.name] = _boolean(spec.name, value)
+            elif spec.kind is FieldKind.FILE:
+                parsed.values[spec.name] = value.encode() if isinstance(value, str) else value
+            else:
+                parsed.values[spec.name] = (
+                    value if isinstance(value, str) else _text(spec.name, value)
+                )
     return parsed
 
 
@@ -419,8 +422,12 @@ def success_body(
     return body
 
 
-def error_body(code: Code, request_id: str) -> dict[str, Any]:
-    return {"code": code.info.code, "message": code.info.message, "request_id": request_id}
+def error_body(code: Code, request_id: str, field: str | None = None) -> dict[str, Any]:
+    """The error answer: code, message, request_id, and the request field it concerns."""
+    body = {"code": code.info.code, "message": code.info.message, "request_id": request_id}
+    if field is not None:
+        body["field"] = field
+    return body
 
 
 def _json_safe(value: Any) -> Any:

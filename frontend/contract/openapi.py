@@ -60,14 +60,22 @@ def _success_schema(endpoint: Endpoint) -> dict[str, Any]:
     }
 
 
-def _error_schema(codes: tuple[Code, ...]) -> dict[str, Any]:
+def _error_schema(codes: tuple[Code, ...], fields: tuple[str, ...] = ()) -> dict[str, Any]:
+    properties: dict[str, Any] = {
+        "code": {"type": "integer", "enum": [c.info.code for c in codes]},
+        "message": {"type": "string", "enum": [c.info.message for c in codes]},
+        "request_id": {"type": "string"},
+    }
+    if fields:
+        properties["field"] = {
+            "type": "string",
+            "enum": list(fields),
+            "description": "The request field the error concerns, when it concerns one (e.g. "
+            "the photo without a face, the field that does not decrypt).",
+        }
     return {
         "type": "object",
-        "properties": {
-            "code": {"type": "integer", "enum": [c.info.code for c in codes]},
-            "message": {"type": "string", "enum": [c.info.message for c in codes]},
-            "request_id": {"type": "string"},
-        },
+        "properties": properties,
         "required": ["code", "message", "request_id"],
         "additionalProperties": False,
     }
@@ -88,7 +96,11 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
         },
         "400": {
             "description": "A contract error:\n\n" + _code_table(endpoint.codes),
-            "content": {"application/json": {"schema": _error_schema(endpoint.codes)}},
+            "content": {
+                "application/json": {
+                    "schema": _error_schema(endpoint.codes, tuple(f.name for f in endpoint.request))
+                }
+            },
         },
     }
     for code in HTTP_ERRORS:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from frontend.contract.codes import Code, ContractError
+from frontend.contract.codes import Code, ContractError, concerning
 from frontend.contract.liveness_file import LivenessCapture, LivenessFileError
 from frontend.service.faces import EmbeddedFace, FacePipeline, Sighting
 from preprocessing.detection import Face, nearest_to_centre
@@ -63,7 +63,7 @@ class PhotoService:
         self.liveness_threshold = liveness_threshold
 
     async def open_photo(self, data: bytes, *, auto_rotate: bool, name: str) -> Photo:
-        """Decode a photo and find its faces.
+        """Decode a photo and find its faces; a failure concerns the request field `name`.
 
         With ``auto_rotate``, the EXIF orientation is applied, the photo is searched in all four
         turns, and a main face still lying on its side turns the photo upright.
@@ -72,6 +72,10 @@ class PhotoService:
             PhotoError: the photo breaks a limit or does not decode.
             ContractError(4000): no face, upright or (with ``auto_rotate``) turned.
         """
+        with concerning(name):
+            return await self._open_photo(data, auto_rotate=auto_rotate, name=name)
+
+    async def _open_photo(self, data: bytes, *, auto_rotate: bool, name: str) -> Photo:
         with self.stages.timed("decode"):
             image = await self.stages.cpu(decode_photo, data, self.limits, honour_exif=auto_rotate)
         if not auto_rotate:
@@ -118,7 +122,9 @@ class PhotoService:
         if check_quality:
             quality = await self.stages.cpu(measure, photo.image, face)
             if quality.occluded:
-                raise ContractError(Code.FACE_OCCLUSION, f"the face in {name} is occluded")
+                raise ContractError(
+                    Code.FACE_OCCLUSION, f"the face in {name} is occluded", field=name
+                )
         (embedded,) = await self.pipeline.embed(photo.image, [face])
         return embedded
 
@@ -167,6 +173,10 @@ class PhotoService:
             LivenessFileError: a frame does not decode.
             ContractError(4007): no frame shows a face.
         """
+        with concerning("liveness_file"):
+            return await self._frame_sightings(capture)
+
+    async def _frame_sightings(self, capture: LivenessCapture) -> list[Sighting]:
         images = await asyncio.gather(
             *(
                 self.stages.cpu(self._decode_frame, frame.jpeg, index)
@@ -215,5 +225,6 @@ class PhotoService:
             raise ContractError(
                 Code.LIVENESS_CHECK_FAILED,
                 f"liveness {score:.3f} below threshold {self.liveness_threshold}",
+                field="liveness_file",
             )
         return (await self.pipeline.match(sightings, reference)).score

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from frontend.contract.codes import Code, ContractError
+from frontend.contract.codes import Code, ContractError, concerning
 from frontend.service.faces import FacePipeline, Sighting
 from frontend.service.photos import PhotoService
 from preprocessing.alignment import face_crop
@@ -135,6 +135,10 @@ class VideoService:
             VideoError: the video breaks a limit, is too short or does not decode (2008).
             ContractError(4007): no usable face in any analysed frame.
         """
+        with concerning("encrypted_video"):
+            return await self._silent_liveness(data)
+
+    async def _silent_liveness(self, data: bytes) -> VideoLiveness:
         with self.stages.timed("video_decode"):
             video = await self.stages.cpu(
                 probe_and_decode, data, self.limits,

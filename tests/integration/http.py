@@ -20,6 +20,7 @@ from aiohttp.test_utils import TestServer
 
 from frontend.api.app import create_app
 from frontend.config import Settings
+from frontend.contract.codes import Code
 from frontend.crypto import KeyRing
 from tests.conftest import free_port
 
@@ -101,6 +102,17 @@ class Api:
         if "$ref" in response:
             response = components[response["$ref"].rsplit("/", 1)[-1]]
         return response["content"]["application/json"]["schema"]
+
+
+def assert_error(answer: Answer, code: Code, field: str | None = None) -> None:
+    """The whole error body: code, message, request_id, and `field` exactly when one is named."""
+    assert (answer.status, answer.body["code"], answer.body["message"]) == (
+        code.info.http_status,
+        code.info.code,
+        code.info.message,
+    )
+    assert answer.body.get("field") == field
+    assert set(answer.body) == {"code", "message", "request_id"} | ({"field"} if field else set())
 
 
 @contextlib.asynccontextmanager

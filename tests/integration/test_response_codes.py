@@ -30,7 +30,7 @@ from frontend.crypto import KeyRing
 from frontend.sdk.capture import capture_from_images
 from tests.conftest import DATA, free_port
 from tests.integration.conftest import TEST_MAX_BODY_BYTES
-from tests.integration.http import Api, serving
+from tests.integration.http import Api, assert_error, serving
 
 FACE = DATA / "faces/Barack_Obama/facerec_obama.jpg"
 EDGE = DATA / "edge"
@@ -39,15 +39,6 @@ EDGE = DATA / "edge"
 async def _still_serving(api: Api) -> None:
     answer = await api.post(FACE_QUALITY.path, {"encrypted_image": api.seal(FACE.read_bytes())})
     assert answer.code == 1000
-
-
-def _assert_error(answer, code: Code) -> None:
-    assert (answer.status, answer.body["code"], answer.body["message"]) == (
-        code.info.http_status,
-        code.info.code,
-        code.info.message,
-    )
-    assert set(answer.body) == {"code", "message", "request_id"}
 
 
 async def _quality(api: Api, photo: bytes):
@@ -128,8 +119,8 @@ def _photo_cases() -> list[tuple[str, object, Code]]:
 
 
 @pytest.mark.parametrize("name,make,code", _photo_cases(), ids=[c[0] for c in _photo_cases()])
-async def test_a_bad_photo_gets_its_code(api, data_dir, name, make, code):
-    _assert_error(await _quality(api, make()), code)
+async def test_a_bad_photo_gets_its_code_naming_the_field(api, data_dir, name, make, code):
+    assert_error(await _quality(api, make()), code, "encrypted_image")
     await _still_serving(api)
 
 
@@ -141,7 +132,7 @@ async def test_image_verification_reports_a_bad_second_photo_too(api, data_dir):
             "second_encrypted_image": api.seal((DATA / "noface/dlib_eagle.jpg").read_bytes()),
         },
     )
-    _assert_error(answer, Code.DETECTION_FAILED)
+    assert_error(answer, Code.DETECTION_FAILED, "second_encrypted_image")
 
 
 def _sealed_face(api: Api) -> str:
@@ -156,10 +147,15 @@ def _tamper(text: str) -> str:
 def _argument_cases():
     other = KeyRing.from_strings(["0123456789abcdef0123456789abcdef"], "000000000000")
     return [
-        ("missing field", lambda api: {"first_encrypted_image": _sealed_face(api)}),
+        (
+            "missing field",
+            lambda api: {"first_encrypted_image": _sealed_face(api)},
+            "second_encrypted_image",
+        ),
         (
             "empty field",
             lambda api: {"first_encrypted_image": _sealed_face(api), "second_encrypted_image": ""},
+            "second_encrypted_image",
         ),
         (
             "bad boolean",
@@ -168,6 +164,7 @@ def _argument_cases():
                 "second_encrypted_image": _sealed_face(api),
                 "auto_rotate": "yes please",
             },
+            "auto_rotate",
         ),
         (
             "bad base64",
@@ -175,6 +172,7 @@ def _argument_cases():
                 "first_encrypted_image": "@@not base64@@",
                 "second_encrypted_image": _sealed_face(api),
             },
+            "first_encrypted_image",
         ),
         (
             "wrong key",
@@ -182,6 +180,7 @@ def _argument_cases():
                 "first_encrypted_image": other.encrypt(FACE.read_bytes()),
                 "second_encrypted_image": _sealed_face(api),
             },
+            "first_encrypted_image",
         ),
         (
             "tampered ciphertext",
@@ -189,6 +188,7 @@ def _argument_cases():
                 "first_encrypted_image": _tamper(_sealed_face(api)),
                 "second_encrypted_image": _sealed_face(api),
             },
+            "first_encrypted_image",
         ),
         (
             "truncated tag",
@@ -196,13 +196,16 @@ def _argument_cases():
                 "first_encrypted_image": api.seal(FACE.read_bytes(), legacy=True)[:-8],
                 "second_encrypted_image": _sealed_face(api),
             },
+            "first_encrypted_image",
         ),
     ]
 
 
-@pytest.mark.parametrize("name,make", _argument_cases(), ids=[c[0] for c in _argument_cases()])
-async def test_an_invalid_argument_is_1200(api, data_dir, name, make):
-    _assert_error(await api.post(IMAGE_VERIFICATION.path, make(api)), Code.INVALID_ARGUMENT)
+@pytest.mark.parametrize(
+    "name,make,field", _argument_cases(), ids=[c[0] for c in _argument_cases()]
+)
+async def test_an_invalid_argument_is_1200_naming_the_field(api, data_dir, name, make, field):
+    assert_error(await api.post(IMAGE_VERIFICATION.path, make(api)), Code.INVALID_ARGUMENT, field)
     await _still_serving(api)
 
 
@@ -210,14 +213,14 @@ async def test_a_body_of_an_unsupported_type_is_1200(api, data_dir):
     response = await api.session.post(
         IMAGE_VERIFICATION.path, data=b"<xml/>", headers={"Content-Type": "text/xml"}
     )
-    _assert_error(
+    assert_error(
         await api.answer(response, IMAGE_VERIFICATION.path, "post"), Code.INVALID_ARGUMENT
     )
 
 
 async def test_a_json_body_that_is_not_an_object_is_1200(api, data_dir):
     response = await api.session.post(IMAGE_VERIFICATION.path, json=["a", "b"])
-    _assert_error(
+    assert_error(
         await api.answer(response, IMAGE_VERIFICATION.path, "post"), Code.INVALID_ARGUMENT
     )
 
@@ -254,7 +257,7 @@ async def test_check_quality_refuses_a_face_behind_sunglasses_with_4004(api, dat
     without = await api.post(IMAGE_VERIFICATION.path, fields)
     refused = await api.post(IMAGE_VERIFICATION.path, {**fields, "check_quality": "true"})
     assert without.code == 1000
-    _assert_error(refused, Code.FACE_OCCLUSION)
+    assert_error(refused, Code.FACE_OCCLUSION, "first_encrypted_image")
     await _still_serving(api)
 
 
@@ -289,14 +292,14 @@ async def test_a_corrupted_liveness_file_is_2007(api, data_dir):
     for name, liveness_file in cases.items():
         answer = await _liveness(api, liveness_file)
         assert answer.body["code"] == 2007, name
-        _assert_error(answer, Code.CORRUPTED_LIVENESS_DATA)
+        assert_error(answer, Code.CORRUPTED_LIVENESS_DATA, "liveness_file")
     await _still_serving(api)
 
 
 async def test_a_liveness_file_without_a_face_in_any_frame_is_4007(api, data_dir):
     eagle = (DATA / "noface/dlib_eagle.jpg").read_bytes()
     answer = await _liveness(api, seal(capture_from_images([eagle] * 3), api.keyring))
-    _assert_error(answer, Code.LIVENESS_CHECK_FAILED)
+    assert_error(answer, Code.LIVENESS_CHECK_FAILED, "liveness_file")
     await _still_serving(api)
 
 
@@ -308,7 +311,7 @@ async def test_unknown_path_is_404_and_wrong_method_is_405(api):
     ):
         response = await api.session.request(method, path, data=b"" if method == "POST" else None)
         answer = await api.answer(response, path, method.lower())
-        _assert_error(answer, code)
+        assert_error(answer, code)
     await _still_serving(api)
 
 
@@ -363,7 +366,7 @@ async def test_an_internal_fault_is_500_with_a_request_id_and_the_server_keeps_s
     with monkeypatch.context() as patch:
         patch.setattr(api.app[SERVICES].photos, "quality", broken)
         answer = await _quality(api, FACE.read_bytes())
-    _assert_error(answer, Code.INTERNAL_ERROR)
+    assert_error(answer, Code.INTERNAL_ERROR)
     assert answer.body["request_id"] in caplog.text
     await _still_serving(api)
 
@@ -376,7 +379,7 @@ async def test_overload_is_refused_at_once_with_503_and_retry_after(
         refused = [a for a in answers if a.status == 503]
         assert refused and any(a.code == 1000 for a in answers)
         for answer in refused:
-            _assert_error(answer, Code.SERVICE_UNAVAILABLE)
+            assert_error(answer, Code.SERVICE_UNAVAILABLE)
             assert answer.headers["Retry-After"] == "1"
         await _still_serving(api)
 
@@ -386,4 +389,4 @@ async def test_unreachable_models_are_503_not_a_hang(server_settings, keyring, d
         server_settings, triton_url=f"127.0.0.1:{free_port()}", triton_timeout_s=2
     )
     async with serving(unreachable, keyring) as api:
-        _assert_error(await _quality(api, FACE.read_bytes()), Code.SERVICE_UNAVAILABLE)
+        assert_error(await _quality(api, FACE.read_bytes()), Code.SERVICE_UNAVAILABLE)

@@ -21,6 +21,7 @@ from frontend.api.services import SERVICES
 from frontend.contract.codes import Code
 from frontend.contract.fields import SILENT_DETECTION, SILENT_IMAGE_VERIFICATION
 from tests.conftest import DATA
+from tests.integration.http import assert_error
 
 LIVE = sorted((DATA / "video/live").glob("*")) if (DATA / "video/live").is_dir() else []
 REPLAYS = sorted((DATA / "spoof/video").glob("*")) if (DATA / "spoof/video").is_dir() else []
@@ -46,14 +47,6 @@ async def _detect(api, video: bytes, **flags):
 async def _still_serving(api) -> None:
     answer = await _detect(api, GOOD.read_bytes())
     assert answer.code == 1000 and answer.body["passed"] is True
-
-
-def _assert_error(answer, code: Code) -> None:
-    assert (answer.status, answer.body["code"], answer.body["message"]) == (
-        code.info.http_status,
-        code.info.code,
-        code.info.message,
-    )
 
 
 def _frames(path: Path) -> list[tuple[float, np.ndarray]]:
@@ -107,7 +100,7 @@ async def test_a_live_video_filmed_off_a_screen_never_passes(api, data_dir):
     if answer.code == 1000:
         assert (answer.body["passed"], answer.body["liveness_status"]) == (False, "hack")
     else:
-        _assert_error(answer, Code.LIVENESS_CHECK_FAILED)
+        assert_error(answer, Code.LIVENESS_CHECK_FAILED, "encrypted_video")
 
 
 async def test_fields_follow_the_flags_and_passed_exactly(api, data_dir):
@@ -163,7 +156,9 @@ async def test_a_face_visible_under_two_seconds_is_short_time(api, data_dir):
 
 
 async def test_a_video_without_a_face_is_4007(api, data_dir):
-    _assert_error(await _detect(api, NO_FACE.read_bytes()), Code.LIVENESS_CHECK_FAILED)
+    assert_error(
+        await _detect(api, NO_FACE.read_bytes()), Code.LIVENESS_CHECK_FAILED, "encrypted_video"
+    )
     await _still_serving(api)
 
 
@@ -193,7 +188,7 @@ def _bad_videos() -> list[tuple[str, object]]:
 
 @pytest.mark.parametrize("name,make", _bad_videos(), ids=[c[0] for c in _bad_videos()])
 async def test_a_bad_video_is_2008_and_the_server_keeps_serving(api, data_dir, name, make):
-    _assert_error(await _detect(api, make()), Code.INVALID_VIDEO)
+    assert_error(await _detect(api, make()), Code.INVALID_VIDEO, "encrypted_video")
     await _still_serving(api)
 
 
@@ -241,7 +236,7 @@ async def test_silent_verification_of_a_spoof_has_no_score(api, data_dir):
 
 async def test_silent_verification_reports_a_photo_without_a_face(api, data_dir):
     answer = await _verify(api, GOOD.read_bytes(), (DATA / "noface/dlib_eagle.jpg").read_bytes())
-    _assert_error(answer, Code.DETECTION_FAILED)
+    assert_error(answer, Code.DETECTION_FAILED, "encrypted_image")
 
 
 async def test_no_temporary_file_survives_video_and_photo_requests(api, data_dir):
