@@ -118,6 +118,13 @@ def measure(image_bgr: np.ndarray, face: Face) -> FaceQuality:
     )
 
 
+def blur_of_face(image_bgr: np.ndarray, face: Face) -> float:
+    """The blur measure of `measure` alone (0 sharp .. 1 very blurry), without the rest."""
+    chip = align_chip(image_bgr, face.landmarks)
+    luma = cv2.cvtColor(chip, cv2.COLOR_RGB2YCrCb)[..., 0].astype(np.float32)
+    return blur_of_chip(luma)
+
+
 def _window(array: np.ndarray, window: tuple[int, int, int, int]) -> np.ndarray:
     x0, x1, y0, y1 = window
     return array[max(y0, 0):y1, max(x0, 0):x1]

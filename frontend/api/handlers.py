@@ -27,12 +27,14 @@ from frontend.contract.fields import (
     MULTI_FACE_VERIFICATION,
     SILENT_DETECTION,
     SILENT_IMAGE_VERIFICATION,
+    SCORE_THRESHOLDS,
     Endpoint,
     ParsedRequest,
     parse_request,
     success_body,
 )
-from frontend.service.photos import FaceReport
+from frontend.service.faces import Verification
+from frontend.service.photos import FaceReport, Reference
 from frontend.service.video import LivenessAnswer
 from preprocessing.detection import Face
 
@@ -45,15 +47,42 @@ def rect(face: Face) -> dict[str, int]:
     return {"left": round(x), "top": round(y), "width": round(w), "height": round(h)}
 
 
+async def _references(
+    services: Services, request: ParsedRequest, name: str
+) -> list[Reference]:
+    """The reference photo `name` and the optional ``name_2`` and ``name_3``, decrypted."""
+    names = [n for n in (name, f"{name}_2", f"{name}_3") if request.values.get(n)]
+    photos = await asyncio.gather(*(services.decrypt(request, n) for n in names))
+    return list(zip(names, photos, strict=True))
+
+
+def _verification_results(verification: Verification | None) -> Results:
+    """The score fields (the presence rules decide which go out)."""
+    results: dict[str, Any] = {"thresholds": SCORE_THRESHOLDS}
+    if verification is None:
+        return results, {}
+    results |= {
+        "verification_score": verification.best,
+        "verification_scores": list(verification.scores),
+    }
+    return results, {"several_references": len(verification.scores) > 1}
+
+
+def _options(request: ParsedRequest) -> dict[str, bool]:
+    return {
+        "auto_rotate": request["auto_rotate"],
+        "check_quality": request["check_quality"],
+        "single_face": request["fail_when_multiple_faces"],
+    }
+
+
 async def image_verification(services: Services, request: ParsedRequest) -> Results:
-    first, second = await asyncio.gather(
+    first, references = await asyncio.gather(
         services.decrypt(request, "first_encrypted_image"),
-        services.decrypt(request, "second_encrypted_image"),
+        _references(services, request, "second_encrypted_image"),
     )
-    score = await services.photos.verify(
-        first, second, auto_rotate=request["auto_rotate"], check_quality=request["check_quality"]
-    )
-    return {"verification_score": score}, {}
+    verification = await services.photos.verify(first, references, **_options(request))
+    return _verification_results(verification)
 
 
 async def multi_face_verification(services: Services, request: ParsedRequest) -> Results:
@@ -68,16 +97,15 @@ async def multi_face_verification(services: Services, request: ParsedRequest) ->
             "first_image": [rect(f) for f in result.first],
             "second_image": [rect(f) for f in result.second],
         },
+        "thresholds": SCORE_THRESHOLDS,
     }, {}
 
 
 async def liveness_image_verification(services: Services, request: ParsedRequest) -> Results:
     capture = await services.open_liveness_file(request)
-    photo = await services.decrypt(request, "encrypted_image")
-    score = await services.photos.liveness_verify(
-        capture, photo, auto_rotate=request["auto_rotate"], check_quality=request["check_quality"]
-    )
-    return {"verification_score": score}, {}
+    references = await _references(services, request, "encrypted_image")
+    verification = await services.photos.liveness_verify(capture, references, **_options(request))
+    return _verification_results(verification)
 
 
 def _num(value: float, digits: int = 4) -> float:
@@ -105,7 +133,8 @@ def _face_report(report: FaceReport) -> dict[str, Any]:
             "face_size": _num(q.face_size, 1),
             "score": _num(q.score),
         },
-    }
+        "usable": report.unusable is None,
+    } | ({"unusable_reason": report.unusable} if report.unusable else {})
 
 
 async def face_quality(services: Services, request: ParsedRequest) -> Results:
@@ -126,9 +155,8 @@ def _liveness_results(answer: LivenessAnswer) -> Results:
             "base64_image": base64.b64encode(answer.images.frame_jpeg).decode("ascii"),
             "base64_face_image": base64.b64encode(answer.images.face_jpeg).decode("ascii"),
         }
-    if answer.verification_score is not None:
-        results["verification_score"] = answer.verification_score
-    return results, {"passed": liveness.passed}
+    scores, flags = _verification_results(answer.verification)
+    return results | scores, flags | {"passed": liveness.passed}
 
 
 def _wants_images(request: ParsedRequest) -> bool:
@@ -142,12 +170,12 @@ async def silent_detection(services: Services, request: ParsedRequest) -> Result
 
 
 async def silent_image_verification(services: Services, request: ParsedRequest) -> Results:
-    video, photo = await asyncio.gather(
-        services.decrypt(request, "encrypted_video"), services.decrypt(request, "encrypted_image")
+    video, references = await asyncio.gather(
+        services.decrypt(request, "encrypted_video"),
+        _references(services, request, "encrypted_image"),
     )
     answer = await services.videos.silent_verification(
-        video, photo, auto_rotate=request["auto_rotate"], check_quality=request["check_quality"],
-        images=_wants_images(request),
+        video, references, images=_wants_images(request), **_options(request)
     )
     return _liveness_results(answer)
 

@@ -43,12 +43,17 @@ class Code(Enum):
                                        "liveness_file fails authentication or parsing")
     INVALID_VIDEO = CodeInfo(2008, "invalid video error", 400,
                              "undecodable video, unsupported codec, or shorter than 2 s")
-    DETECTION_FAILED = CodeInfo(4000, "detection failed", 400, "no face found")
+    DETECTION_FAILED = CodeInfo(4000, "detection failed", 400,
+                                "no usable face found (none, or only fragments: README "
+                                "'Which faces are compared')")
     FACE_OCCLUSION = CodeInfo(4004, "face occlusion", 400,
                               "check_quality and eyes, nose or mouth occluded")
     LIVENESS_CHECK_FAILED = CodeInfo(4007, "liveness silent check failed", 400,
                                      "liveness could not be run (e.g. no face in any frame), "
                                      "or the frames of a liveness_file are not of a live person")
+    MULTIPLE_FACES = CodeInfo(4010, "multiple faces", 400,
+                              "fail_when_multiple_faces and a photo shows more than one usable "
+                              "face")
 
     # HTTP-level answers: the code is the HTTP status, the message the seeds' status name.
     NOT_FOUND = CodeInfo(404, "NOT_FOUND", 404, "unknown path")

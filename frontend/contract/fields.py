@@ -15,6 +15,7 @@ from enum import Enum
 from typing import Any
 
 from frontend.contract.codes import Code, ContractError, concerning
+from preprocessing.usability import REASONS as USABILITY_REASONS
 
 
 class FieldKind(Enum):
@@ -81,6 +82,32 @@ RETURN_FACE_IMAGE = RequestField(
     "Return the selected frame's face crop (only when passed).",
 )
 RETURN_STATUS = RequestField("return_status", FieldKind.BOOLEAN, "Return liveness_status.")
+RETURN_THRESHOLDS = RequestField(
+    "return_thresholds",
+    FieldKind.BOOLEAN,
+    "Default false. True: the answer carries `thresholds`, the verification_score meaning each "
+    "false-accept rate from 1e-3 to 1e-6.",
+)
+FAIL_WHEN_MULTIPLE_FACES = RequestField(
+    "fail_when_multiple_faces",
+    FieldKind.BOOLEAN,
+    "Default false: of several faces in a photo, the one nearest the centre is compared. True: "
+    "a photo with more than one usable face is refused with 4010.",
+)
+
+
+def extra_references(name: str) -> tuple[RequestField, ...]:
+    """The optional second and third reference photos beside the reference field `name`."""
+    return tuple(
+        RequestField(
+            f"{name}_{n}",
+            FieldKind.ENCRYPTED,
+            f"Optional reference photo {n} (encrypted as {name}): the face is compared with "
+            f"up to three references; verification_score is the best, verification_scores "
+            "each.",
+        )
+        for n in (2, 3)
+    )
 
 _SCORE = {"type": "number", "minimum": 0, "maximum": 1}
 VERIFICATION_SCORE = ResponseField(
@@ -150,10 +177,44 @@ FACE_REPORT = {
             "corner (right = the person's right).",
         },
         "quality": _QUALITY,
+        "usable": {
+            "type": "boolean",
+            "description": "The face can be compared; false for a fragment (README 'Which faces "
+            "are compared'), which verification leaves out.",
+        },
+        "unusable_reason": {
+            "type": "string",
+            "enum": list(USABILITY_REASONS),
+            "description": "Why the face is not compared (only when usable is false).",
+        },
     },
-    "required": ["rect", "landmarks", "quality"],
+    "required": ["rect", "landmarks", "quality", "usable"],
     "additionalProperties": False,
 }
+
+SCORE_THRESHOLDS = {"1e-3": 0.6, "1e-4": 0.7, "1e-5": 0.8, "1e-6": 0.9}
+"""verification_score = (3 - log10 FAR) / 10 (CONTRACT.md section 2), so each FAR's threshold
+is the same for every call (Megvii's vary per comparison; ours are calibrated once)."""
+
+VERIFICATION_SCORES = ResponseField(
+    "verification_scores",
+    {"type": "array", "items": _SCORE, "minItems": 2, "maxItems": 3},
+    "Each reference photo's score, in field order (the reference field, then _2, _3); only "
+    "when more than one reference was sent.",
+    ("several_references",),
+)
+THRESHOLDS = ResponseField(
+    "thresholds",
+    {
+        "type": "object",
+        "properties": {k: {"type": "number", "const": v} for k, v in SCORE_THRESHOLDS.items()},
+        "required": list(SCORE_THRESHOLDS),
+        "additionalProperties": False,
+    },
+    "The verification_score at which impostors are accepted at each rate (with "
+    "return_thresholds).",
+    ("return_thresholds",),
+)
 
 LIVENESS_RESULT = (
     ResponseField(
@@ -206,11 +267,14 @@ IMAGE_VERIFICATION = Endpoint(
     (
         RequestField("first_encrypted_image", FieldKind.ENCRYPTED, _PHOTO_HELP, required=True),
         RequestField("second_encrypted_image", FieldKind.ENCRYPTED, _PHOTO_HELP, required=True),
+        *extra_references("second_encrypted_image"),
         AUTO_ROTATE,
         CHECK_QUALITY,
+        RETURN_THRESHOLDS,
+        FAIL_WHEN_MULTIPLE_FACES,
     ),
-    (VERIFICATION_SCORE,),
-    (*_PHOTO_CODES, Code.FACE_OCCLUSION),
+    (VERIFICATION_SCORE, VERIFICATION_SCORES, THRESHOLDS),
+    (*_PHOTO_CODES, Code.FACE_OCCLUSION, Code.MULTIPLE_FACES),
 )
 MULTI_FACE_VERIFICATION = Endpoint(
     "/identity/multi_face_verification/stateless",
@@ -220,13 +284,15 @@ MULTI_FACE_VERIFICATION = Endpoint(
         RequestField("first_encrypted_image", FieldKind.ENCRYPTED, _PHOTO_HELP, required=True),
         RequestField("second_encrypted_image", FieldKind.ENCRYPTED, _PHOTO_HELP, required=True),
         AUTO_ROTATE,
+        RETURN_THRESHOLDS,
     ),
     (
         ResponseField(
             "scores",
             {"type": "array", "items": {"type": "array", "items": _SCORE}},
             "scores[i][j]: face i of the first photo against face j of the second, calibrated "
-            "as verification_score. Faces are ordered by detector confidence.",
+            "as verification_score. Faces are ordered by detector confidence; fragments (cut "
+            "off, covered, too small or too blurred) are left out.",
         ),
         ResponseField(
             "face_rects",
@@ -241,6 +307,7 @@ MULTI_FACE_VERIFICATION = Endpoint(
             },
             "Each photo's face rectangles, pixels of the (rotated) photo, in the order of scores.",
         ),
+        THRESHOLDS,
     ),
     _PHOTO_CODES,
 )
@@ -257,10 +324,13 @@ LIVENESS_IMAGE_VERIFICATION = Endpoint(
             required=True,
         ),
         RequestField("encrypted_image", FieldKind.ENCRYPTED, _PHOTO_HELP, required=True),
+        *extra_references("encrypted_image"),
         AUTO_ROTATE,
         CHECK_QUALITY,
+        RETURN_THRESHOLDS,
+        FAIL_WHEN_MULTIPLE_FACES,
     ),
-    (VERIFICATION_SCORE,),
+    (VERIFICATION_SCORE, VERIFICATION_SCORES, THRESHOLDS),
     (
         Code.INVALID_ARGUMENT,
         Code.INVALID_IMAGE_SIZE,
@@ -271,6 +341,7 @@ LIVENESS_IMAGE_VERIFICATION = Endpoint(
         Code.DETECTION_FAILED,
         Code.FACE_OCCLUSION,
         Code.LIVENESS_CHECK_FAILED,
+        Code.MULTIPLE_FACES,
     ),
 )
 FACE_QUALITY = Endpoint(
@@ -308,16 +379,26 @@ SILENT_IMAGE_VERIFICATION = Endpoint(
     (
         RequestField("encrypted_video", FieldKind.ENCRYPTED, _VIDEO_HELP, required=True),
         RequestField("encrypted_image", FieldKind.ENCRYPTED, _PHOTO_HELP, required=True),
+        *extra_references("encrypted_image"),
         AUTO_ROTATE,
         CHECK_QUALITY,
         *_VIDEO_FLAGS,
+        RETURN_THRESHOLDS,
+        FAIL_WHEN_MULTIPLE_FACES,
     ),
     (
         *LIVENESS_RESULT,
         ResponseField(**{**VERIFICATION_SCORE.__dict__, "present_when": ("passed",)}),
+        ResponseField(
+            **{**VERIFICATION_SCORES.__dict__, "present_when": ("passed", "several_references")}
+        ),
+        THRESHOLDS,
         *IMAGE_RESULT,
     ),
-    (*_PHOTO_CODES, Code.FACE_OCCLUSION, Code.INVALID_VIDEO, Code.LIVENESS_CHECK_FAILED),
+    (
+        *_PHOTO_CODES, Code.FACE_OCCLUSION, Code.MULTIPLE_FACES, Code.INVALID_VIDEO,
+        Code.LIVENESS_CHECK_FAILED,
+    ),
 )
 
 PHOTO_ENDPOINTS = (

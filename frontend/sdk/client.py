@@ -18,7 +18,7 @@ import secrets
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email.message import Message
 from typing import Any
@@ -107,24 +107,38 @@ class FacegateClient:
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
     def image_verification(
-        self, first: bytes, second: bytes, *, auto_rotate: bool = False, check_quality: bool = False
+        self, first: bytes, second: bytes, *, auto_rotate: bool = False,
+        check_quality: bool = False, more_references: Sequence[bytes] = (),
+        return_thresholds: bool = False, fail_when_multiple_faces: bool = False,
     ) -> ApiResponse:
-        """Compare the main face of two photos (``verification_score``)."""
+        """Compare the main face of two photos (``verification_score``).
+
+        Args:
+            more_references: up to two more reference photos (``verification_scores``).
+            return_thresholds: ask for ``thresholds``.
+            fail_when_multiple_faces: refuse a photo with several usable faces (4010).
+        """
         return self._post_form(IMAGE_VERIFICATION.path, {
             "first_encrypted_image": self._seal(first),
             "second_encrypted_image": self._seal(second),
             "auto_rotate": _flag(auto_rotate),
             "check_quality": _flag(check_quality),
+            **self._extensions(
+                "second_encrypted_image", more_references, return_thresholds,
+                fail_when_multiple_faces,
+            ),
         })
 
     def multi_face_verification(
-        self, first: bytes, second: bytes, *, auto_rotate: bool = False
+        self, first: bytes, second: bytes, *, auto_rotate: bool = False,
+        return_thresholds: bool = False,
     ) -> ApiResponse:
         """Score every face of one photo against every face of the other (``scores``)."""
         return self._post_form(MULTI_FACE_VERIFICATION.path, {
             "first_encrypted_image": self._seal(first),
             "second_encrypted_image": self._seal(second),
             "auto_rotate": _flag(auto_rotate),
+            **self._extensions("second_encrypted_image", (), return_thresholds, False),
         })
 
     def liveness_image_verification(
@@ -134,12 +148,17 @@ class FacegateClient:
         *,
         auto_rotate: bool = False,
         check_quality: bool = False,
+        more_references: Sequence[bytes] = (),
+        return_thresholds: bool = False,
+        fail_when_multiple_faces: bool = False,
     ) -> ApiResponse:
         """Check a sealed liveness file (`frontend.contract.liveness_file.seal`) against a photo.
 
         Args:
             liveness_file: already sealed; sent as is, as the ``liveness_file`` file part.
             image: the photo, encrypted here.
+            more_references, return_thresholds, fail_when_multiple_faces: as
+                `image_verification`.
         """
         return self._post_multipart(
             LIVENESS_IMAGE_VERIFICATION.path,
@@ -147,6 +166,10 @@ class FacegateClient:
                 "encrypted_image": self._seal(image),
                 "auto_rotate": _flag(auto_rotate),
                 "check_quality": _flag(check_quality),
+                **self._extensions(
+                    "encrypted_image", more_references, return_thresholds,
+                    fail_when_multiple_faces,
+                ),
             },
             files={"liveness_file": (LIVENESS_FILE_NAME, liveness_file)},
         )
@@ -181,8 +204,12 @@ class FacegateClient:
         return_image: bool = False,
         return_face_image: bool = False,
         return_status: bool = False,
+        more_references: Sequence[bytes] = (),
+        return_thresholds: bool = False,
+        fail_when_multiple_faces: bool = False,
     ) -> ApiResponse:
-        """Run silent liveness on a video and compare its face with a photo."""
+        """Run silent liveness on a video and compare its face with a photo (and up to two
+        more: `image_verification`'s options)."""
         return self._post_form(SILENT_IMAGE_VERIFICATION.path, {
             "encrypted_video": self._seal(video),
             "encrypted_image": self._seal(image),
@@ -191,10 +218,28 @@ class FacegateClient:
             "return_image": _flag(return_image),
             "return_face_image": _flag(return_face_image),
             "return_status": _flag(return_status),
+            **self._extensions(
+                "encrypted_image", more_references, return_thresholds, fail_when_multiple_faces
+            ),
         })
 
     def _seal(self, data: bytes) -> str:
         return self.keyring.encrypt(data, legacy=self.legacy)
+
+    def _extensions(
+        self, reference: str, more: Sequence[bytes], return_thresholds: bool,
+        fail_when_multiple_faces: bool,
+    ) -> dict[str, str]:
+        """The opt-in fields (CONTRACT.md section 9), sent only when used, so a request without
+        them is the SenseID client's own."""
+        if len(more) > 2:
+            raise ValueError(f"at most three reference photos in all, got {1 + len(more)}")
+        fields = {f"{reference}_{n}": self._seal(photo) for n, photo in enumerate(more, start=2)}
+        if return_thresholds:
+            fields["return_thresholds"] = "true"
+        if fail_when_multiple_faces:
+            fields["fail_when_multiple_faces"] = "true"
+        return fields
 
     def _post_form(self, path: str, fields: Mapping[str, str]) -> ApiResponse:
         body = urllib.parse.urlencode(fields).encode("ascii")

@@ -50,11 +50,22 @@ class Sighting:
 
 
 @dataclass(frozen=True)
+class Verification:
+    """A face against up to three reference faces: each score in order, and the best."""
+
+    scores: tuple[float, ...]
+
+    @property
+    def best(self) -> float:
+        return max(self.scores)
+
+
+@dataclass(frozen=True)
 class Match:
-    """The best-quality sighting of a capture and its score against a reference face."""
+    """The best-quality sighting of a capture and its scores against the reference faces."""
 
     best: Sighting
-    score: float
+    verification: Verification
 
 
 class FacePipeline:
@@ -119,6 +130,10 @@ class FacePipeline:
         """The calibrated verification_score of two faces."""
         return self.calibration.compare(a.descriptor, b.descriptor)
 
+    def verify(self, face: EmbeddedFace, references: Sequence[EmbeddedFace]) -> Verification:
+        """The face's score against each reference."""
+        return Verification(tuple(self.compare(face, r) for r in references))
+
     def compare_all(self, first: list[EmbeddedFace], second: list[EmbeddedFace]) -> np.ndarray:
         """Scores of each face of `first` (rows) against each face of `second` (columns)."""
         return self.calibration.compare_all(
@@ -142,8 +157,10 @@ class FacePipeline:
         scores = await self.stages.cpu(lambda: [measure(s.image, s.face).score for s in sightings])
         return sightings[int(np.argmax(scores))]
 
-    async def match(self, sightings: Sequence[Sighting], reference: EmbeddedFace) -> Match:
-        """A capture's best-quality face, embedded and scored against the reference."""
+    async def match(
+        self, sightings: Sequence[Sighting], references: Sequence[EmbeddedFace]
+    ) -> Match:
+        """A capture's best-quality face, embedded and scored against each reference."""
         best = await self.best_by_quality(sightings)
         (embedded,) = await self.embed(best.image, [best.face])
-        return Match(best, self.compare(embedded, reference))
+        return Match(best, self.verify(embedded, references))

@@ -7,16 +7,21 @@ outputs are values, and a client-visible failure is a `ContractError` or a typed
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from frontend.contract.codes import Code, ContractError, concerning
 from frontend.contract.liveness_file import LivenessCapture, LivenessFileError
-from frontend.service.faces import EmbeddedFace, FacePipeline, Sighting
+from frontend.service.faces import EmbeddedFace, FacePipeline, Sighting, Verification
 from preprocessing.detection import Face, nearest_to_centre
 from preprocessing.image import PhotoError, PhotoLimits, decode_photo, rotations, turn
 from preprocessing.quality import FaceQuality, measure
+from preprocessing.usability import DEFAULT_RULE, UsabilityRule, unusable_reason, usable_faces
+
+Reference = tuple[str, bytes]
+"""A reference photo: the request field it came in, and its decrypted bytes."""
 
 
 @dataclass(frozen=True)
@@ -36,8 +41,15 @@ class Photo:
 
 @dataclass(frozen=True)
 class FaceReport:
+    """Attributes:
+    face: the detection.
+    quality: its measures.
+    unusable: why it is not compared (`preprocessing.usability.REASONS`), or None.
+    """
+
     face: Face
     quality: FaceQuality
+    unusable: str | None = None
 
 
 @dataclass(frozen=True)
@@ -52,15 +64,18 @@ class PhotoService:
     pipeline: the face pipeline (its stages run and time the CPU work here too).
     limits: what a photo may be.
     liveness_threshold: mean P(real) a liveness_file's frames must reach.
+    usability: which detections are faces that can be compared.
     """
 
     def __init__(
-        self, pipeline: FacePipeline, limits: PhotoLimits, *, liveness_threshold: float = 0.5
+        self, pipeline: FacePipeline, limits: PhotoLimits, *, liveness_threshold: float = 0.5,
+        usability: UsabilityRule = DEFAULT_RULE,
     ) -> None:
         self.pipeline = pipeline
         self.stages = pipeline.stages
         self.limits = limits
         self.liveness_threshold = liveness_threshold
+        self.usability = usability
 
     async def open_photo(self, data: bytes, *, auto_rotate: bool, name: str) -> Photo:
         """Decode a photo and find its faces; a failure concerns the request field `name`.
@@ -108,17 +123,39 @@ class PhotoService:
             return photo
         return Photo(turned, faces, (photo.rotation + degrees) % 360)
 
-    async def reference(
-        self, data: bytes, *, auto_rotate: bool, check_quality: bool, name: str
-    ) -> EmbeddedFace:
-        """The photo's main face (nearest the centre), embedded.
+    async def usable(self, photo: Photo, name: str) -> list[Face]:
+        """The photo's faces that can be compared (`preprocessing.usability`).
 
         Raises:
-            PhotoError, ContractError(4000): as `open_photo`.
+            ContractError(4000): every face found is a fragment.
+        """
+        faces = await self.stages.cpu(usable_faces, photo.image, photo.faces, self.usability)
+        if not faces:
+            raise ContractError(
+                Code.DETECTION_FAILED,
+                f"no usable face in {name}: {len(photo.faces)} fragment(s) only",
+                field=name,
+            )
+        return faces
+
+    async def reference(
+        self, data: bytes, *, auto_rotate: bool, check_quality: bool, name: str,
+        single_face: bool = False,
+    ) -> EmbeddedFace:
+        """The photo's main face (the usable face nearest the centre), embedded.
+
+        Raises:
+            PhotoError, ContractError(4000): as `open_photo`, or only fragments (`usable`).
+            ContractError(4010): ``single_face`` and more than one usable face.
             ContractError(4004): ``check_quality`` and the face is occluded.
         """
         photo = await self.open_photo(data, auto_rotate=auto_rotate, name=name)
-        face = nearest_to_centre(photo.faces, photo.image.shape)
+        faces = await self.usable(photo, name)
+        if single_face and len(faces) > 1:
+            raise ContractError(
+                Code.MULTIPLE_FACES, f"{name} shows {len(faces)} usable faces", field=name
+            )
+        face = nearest_to_centre(faces, photo.image.shape)
         if check_quality:
             quality = await self.stages.cpu(measure, photo.image, face)
             if quality.occluded:
@@ -128,30 +165,44 @@ class PhotoService:
         (embedded,) = await self.pipeline.embed(photo.image, [face])
         return embedded
 
+    async def references(
+        self, references: Sequence[Reference], *, auto_rotate: bool, check_quality: bool,
+        single_face: bool,
+    ) -> list[EmbeddedFace]:
+        """The main face of each reference photo, in order."""
+        return list(await asyncio.gather(*(
+            self.reference(
+                data, auto_rotate=auto_rotate, check_quality=check_quality, name=name,
+                single_face=single_face,
+            )
+            for name, data in references
+        )))
+
     async def verify(
-        self, first: bytes, second: bytes, *, auto_rotate: bool, check_quality: bool
-    ) -> float:
-        """Calibrated score of the main face of one photo against the other's."""
-        a, b = await asyncio.gather(
+        self, first: bytes, references: Sequence[Reference], *, auto_rotate: bool,
+        check_quality: bool, single_face: bool = False,
+    ) -> Verification:
+        """Calibrated scores of the first photo's main face against each reference's."""
+        face, embedded = await asyncio.gather(
             self.reference(
                 first, auto_rotate=auto_rotate, check_quality=check_quality,
-                name="first_encrypted_image",
+                name="first_encrypted_image", single_face=single_face,
             ),
-            self.reference(
-                second, auto_rotate=auto_rotate, check_quality=check_quality,
-                name="second_encrypted_image",
+            self.references(
+                references, auto_rotate=auto_rotate, check_quality=check_quality,
+                single_face=single_face,
             ),
         )
-        return self.pipeline.compare(a, b)
+        return self.pipeline.verify(face, embedded)
 
     async def multi_face(
         self, first: bytes, second: bytes, *, auto_rotate: bool
     ) -> MultiFaceResult:
-        """Every face of the first photo scored against every face of the second."""
+        """Every usable face of the first photo scored against every one of the second."""
 
         async def all_faces(data: bytes, name: str) -> list[EmbeddedFace]:
             photo = await self.open_photo(data, auto_rotate=auto_rotate, name=name)
-            return await self.pipeline.embed(photo.image, photo.faces)
+            return await self.pipeline.embed(photo.image, await self.usable(photo, name))
 
         a, b = await asyncio.gather(
             all_faces(first, "first_encrypted_image"), all_faces(second, "second_encrypted_image")
@@ -161,10 +212,14 @@ class PhotoService:
         )
 
     async def quality(self, data: bytes) -> list[FaceReport]:
-        """Quality measures of every face in the photo."""
+        """Quality measures of every face in the photo, and whether each can be compared."""
         photo = await self.open_photo(data, auto_rotate=False, name="encrypted_image")
-        qualities = await self.stages.cpu(lambda: [measure(photo.image, f) for f in photo.faces])
-        return [FaceReport(f, q) for f, q in zip(photo.faces, qualities, strict=True)]
+
+        def report(face: Face) -> FaceReport:
+            reason = unusable_reason(photo.image, face, photo.faces, self.usability)
+            return FaceReport(face, measure(photo.image, face), reason)
+
+        return await self.stages.cpu(lambda: [report(f) for f in photo.faces])
 
     async def frame_sightings(self, capture: LivenessCapture) -> list[Sighting]:
         """The main face of each captured frame that shows one.
@@ -202,22 +257,24 @@ class PhotoService:
     async def liveness_verify(
         self,
         capture: LivenessCapture,
-        photo_data: bytes,
+        references: Sequence[Reference],
         *,
         auto_rotate: bool,
         check_quality: bool,
-    ) -> float:
-        """The liveness_file's best frame against the photo, once the frames are found live.
+        single_face: bool = False,
+    ) -> Verification:
+        """The liveness_file's best frame against each reference photo, once the frames are
+        found live.
 
         Raises:
             ContractError(4007): no face in the frames, or their mean P(real) is below the
                 threshold.
         """
-        sightings, reference = await asyncio.gather(
+        sightings, embedded = await asyncio.gather(
             self.frame_sightings(capture),
-            self.reference(
-                photo_data, auto_rotate=auto_rotate, check_quality=check_quality,
-                name="encrypted_image",
+            self.references(
+                references, auto_rotate=auto_rotate, check_quality=check_quality,
+                single_face=single_face,
             ),
         )
         score = float(np.mean(await self.pipeline.liveness(sightings)))
@@ -227,4 +284,4 @@ class PhotoService:
                 f"liveness {score:.3f} below threshold {self.liveness_threshold}",
                 field="liveness_file",
             )
-        return (await self.pipeline.match(sightings, reference)).score
+        return (await self.pipeline.match(sightings, embedded)).verification

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from frontend.contract.codes import Code, ContractError, concerning
-from frontend.service.faces import FacePipeline, Sighting
-from frontend.service.photos import PhotoService
+from frontend.service.faces import FacePipeline, Sighting, Verification
+from frontend.service.photos import PhotoService, Reference
 from preprocessing.alignment import face_crop
 from preprocessing.image import encode_jpeg
 from preprocessing.motion import MotionEvidence, planarity
@@ -84,7 +85,7 @@ class LivenessAnswer:
 
     liveness: VideoLiveness
     images: FrameImages | None = None
-    verification_score: float | None = None
+    verification: Verification | None = None
 
 
 def fuse(p_real: float, motion: MotionEvidence) -> float:
@@ -189,22 +190,22 @@ class VideoService:
         return LivenessAnswer(liveness, await self.stages.cpu(frame_images, best))
 
     async def silent_verification(
-        self, video: bytes, photo: bytes, *, auto_rotate: bool, check_quality: bool,
-        images: bool,
+        self, video: bytes, references: Sequence[Reference], *, auto_rotate: bool,
+        check_quality: bool, images: bool, single_face: bool = False,
     ) -> LivenessAnswer:
-        """Liveness of the video and, when it passed, its best face against the photo's.
+        """Liveness of the video and, when it passed, its best face against each reference.
 
-        The photo is checked either way: a bad photo is its own error even for a spoof.
+        The photos are checked either way: a bad photo is its own error even for a spoof.
         """
-        liveness, reference = await asyncio.gather(
+        liveness, embedded = await asyncio.gather(
             self.silent_liveness(video),
-            self.photos.reference(
-                photo, auto_rotate=auto_rotate, check_quality=check_quality,
-                name="encrypted_image",
+            self.photos.references(
+                references, auto_rotate=auto_rotate, check_quality=check_quality,
+                single_face=single_face,
             ),
         )
         if not liveness.passed:
             return LivenessAnswer(liveness)
-        match = await self.pipeline.match(liveness.sightings(), reference)
+        match = await self.pipeline.match(liveness.sightings(), embedded)
         encoded = await self.stages.cpu(frame_images, match.best) if images else None
-        return LivenessAnswer(liveness, encoded, match.score)
+        return LivenessAnswer(liveness, encoded, match.verification)

@@ -12,11 +12,13 @@ CONTRACT_TABLE = {
     2007: "corrupted liveness data error", 2008: "invalid video error", 4000: "detection failed",
     4004: "face occlusion", 4007: "liveness silent check failed",
 }
+EXTENSIONS = {4010: "multiple faces"}
+"""Codes of the opt-in extensions (CONTRACT.md section 9): only a client that opts in sees them."""
 
 
-def test_every_error_code_of_the_contract_is_there_with_its_message_and_http_400():
+def test_every_error_code_of_the_contract_and_its_extensions_is_there_with_http_400():
     errors = {c.info.code: c.info.message for c in CONTRACT_ERRORS}
-    assert errors == CONTRACT_TABLE
+    assert errors == CONTRACT_TABLE | EXTENSIONS
     assert {c.info.http_status for c in CONTRACT_ERRORS} == {400}
 
 

@@ -71,7 +71,7 @@ async def test_liveness_gives_one_p_real_per_sighting_in_one_call(pipeline):
     assert np.all((0 <= p_real) & (p_real <= 1))
 
 
-async def test_best_by_quality_prefers_the_sharp_frame_and_match_scores_it(pipeline):
+async def test_best_by_quality_prefers_the_sharp_frame_and_match_scores_it_against_each_reference(pipeline):
     image = _photo(SAME[0])
     (face, *_) = await pipeline.detect(image)
     blurred = cv2.GaussianBlur(image, (0, 0), 4)
@@ -80,11 +80,13 @@ async def test_best_by_quality_prefers_the_sharp_frame_and_match_scores_it(pipel
     ]
     best = await pipeline.best_by_quality(sightings)
     assert best.timestamp_s == 0.2
-    reference = await pipeline.main_face(_photo(SAME[1]))
-    match = await pipeline.match(sightings, reference)
+    reference, other = [await pipeline.main_face(_photo(n)) for n in (SAME[1], OTHER)]
+    match = await pipeline.match(sightings, [other, reference])
     assert match.best is best
     (embedded,) = await pipeline.embed(image, [face])
-    assert match.score == pipeline.compare(embedded, reference) > 0.7
+    same = pipeline.compare(embedded, reference)
+    assert match.verification.scores == (pipeline.compare(embedded, other), same)
+    assert match.verification.best == same > 0.7
 
 
 async def test_no_face_gives_no_main_face(pipeline):

@@ -129,6 +129,29 @@ def test_image_verification_posts_the_java_samples_form_with_encrypted_photos(fa
     assert (request.fields["auto_rotate"], request.fields["check_quality"]) == ("true", "false")
 
 
+def test_image_verification_sends_the_opt_in_fields_only_when_used(fake, client):
+    client.image_verification(
+        PHOTO_A, PHOTO_B, more_references=[PHOTO_A, PHOTO_B], return_thresholds=True,
+        fail_when_multiple_faces=True,
+    )
+    [request] = fake.received
+    assert sorted(request.fields) == [
+        "auto_rotate", "check_quality", "fail_when_multiple_faces", "first_encrypted_image",
+        "return_thresholds", "second_encrypted_image", "second_encrypted_image_2",
+        "second_encrypted_image_3",
+    ]
+    assert RING.decrypt(request.fields["second_encrypted_image_3"]) == PHOTO_B
+    assert (request.fields["return_thresholds"], request.fields["fail_when_multiple_faces"]) == (
+        "true", "true"
+    )
+
+
+def test_more_than_three_references_are_refused_before_sending(fake, client):
+    with pytest.raises(ValueError, match="at most three"):
+        client.image_verification(PHOTO_A, PHOTO_B, more_references=[PHOTO_A] * 3)
+    assert fake.received == []
+
+
 def test_legacy_client_sends_the_manuals_fixed_iv_form(fake):
     FacegateClient(fake.url, keyring=RING, legacy=True).face_quality(PHOTO_A)
     encrypted = fake.received[0].fields["encrypted_image"]
