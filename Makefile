@@ -32,6 +32,7 @@ models: $(MODELS)
 # sample client works out of the box; the server logs that this is for development only.
 serve: export FACEGATE_AES_KEY ?= dcbbad6765e14139a07d34b92292a672
 serve: export FACEGATE_AES_IV ?= df25d188a061
+serve: export FACEGATE_ALLOW_LEGACY_IV ?= true
 serve: $(MODELS)
 	$(PY) -m frontend
 

@@ -133,7 +133,8 @@ async def _main(args: argparse.Namespace) -> dict:
     }
     with EmbeddedTriton(config) as triton:
         app = create_app(
-            Settings(triton_url=triton.grpc_url, aes_key=KEY, aes_iv=IV, triton_timeout_s=60)
+            Settings(triton_url=triton.grpc_url, aes_key=KEY, aes_iv=IV, allow_legacy_iv=True,
+                     triton_timeout_s=60)
         )
         server = TestServer(app, port=free_port())
         await server.start_server()

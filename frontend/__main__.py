@@ -8,6 +8,7 @@ import sys
 from aiohttp import web
 
 from deploy.embedded_triton import TritonStartError
+from frontend.api import logs
 from frontend.api.app import create_app
 from frontend.config import Settings, SettingsError
 
@@ -20,9 +21,7 @@ def main() -> int:
     except SettingsError as error:
         print(f"facegate: bad configuration: {error}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(settings.log_level, settings.log_format)
     try:
         app = create_app(settings)
     except SettingsError as error:
@@ -33,7 +32,7 @@ def main() -> int:
             "FACEGATE_AES_KEY is the SenseID manual's published sample key: development only"
         )
     try:
-        web.run_app(app, host=settings.host, port=settings.port)
+        web.run_app(app, host=settings.host, port=settings.port, **settings.server_options)
     except TritonStartError as error:
         logging.getLogger("facegate").error("embedded Triton did not start: %s", error)
         return 1

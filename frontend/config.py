@@ -60,13 +60,21 @@ class Settings:
             of the 640 one's work, but 1.5 points less TAR at FAR 1e-4 on such photos
             (`benchmarks/README.md`), so off unless an operator trades that for throughput.
         log_level: Python logging level name.
+        log_format: ``text`` (one line per record, client text escaped) or ``json``.
         aes_key: active AES-256 keys, 32 characters each, comma-separated, newest first.
         aes_key_file: a file with more keys, one per line (``#`` starts a comment).
         aes_iv: the 12-character fixed IV of the SenseID SDK's legacy form.
-        allow_legacy_iv: accept the legacy fixed-IV form (needs ``aes_iv``).
+        allow_legacy_iv: accept the legacy fixed-IV form (needs ``aes_iv``); off unless an
+            operator turns it on for clients built for the vendor SDK.
         plaintext: development only: payloads are plain base64, nothing is decrypted.
         max_body_bytes: largest request body (413 above; 411 without Content-Length).
         max_in_flight: requests served at once; more are refused at once with 503.
+        max_cost_in_flight: their summed cost in photo units (a photo 1, a liveness_file 8, a
+            video 16); more are refused at once with 503.
+        max_fields: most fields or parts in one body (1201 beyond).
+        header_timeout_s: a connection must send a request's headers within this of opening
+            (or of its previous answer), else it is closed; also the keep-alive idle limit.
+        body_timeout_s: a request's whole body must arrive within this of its headers (408).
         min_photo_bytes, max_photo_bytes: photo file size limits (2004).
         min_photo_side, max_photo_side, max_photo_pixels: photo pixel limits (2003).
         liveness_threshold: a liveness_file's frames pass when their mean P(real) reaches it.
@@ -89,13 +97,18 @@ class Settings:
     cpu_workers: int = max(2, os.cpu_count() or 2)
     small_detector: bool = False
     log_level: str = "INFO"
+    log_format: str = "text"
     aes_key: str = field(default="", repr=False)
     aes_key_file: str = ""
     aes_iv: str = field(default="", repr=False)
-    allow_legacy_iv: bool = True
+    allow_legacy_iv: bool = False
     plaintext: bool = False
     max_body_bytes: int = 80 * MIB
     max_in_flight: int = 64
+    max_cost_in_flight: int = 64
+    max_fields: int = 64
+    header_timeout_s: float = 15.0
+    body_timeout_s: float = 30.0
     min_photo_bytes: int = _DEFAULT_PHOTO.min_bytes
     max_photo_bytes: int = _DEFAULT_PHOTO.max_bytes
     min_photo_side: int = _DEFAULT_PHOTO.min_side
@@ -115,11 +128,14 @@ class Settings:
             if not 0 < value < 65536:
                 raise SettingsError(f"{PREFIX}{name.upper()}={value} is not a TCP port")
         for name in ("triton_startup_timeout_s", "triton_timeout_s", "cpu_workers",
-                     "max_body_bytes", "max_in_flight"):
+                     "max_body_bytes", "max_in_flight", "max_cost_in_flight", "max_fields",
+                     "header_timeout_s", "body_timeout_s"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be positive")
         if logging.getLevelName(self.log_level.upper()) == f"Level {self.log_level.upper()}":
             raise SettingsError(f"{PREFIX}LOG_LEVEL={self.log_level} is not a logging level")
+        if self.log_format not in ("text", "json"):
+            raise SettingsError(f"{PREFIX}LOG_FORMAT={self.log_format} is not text or json")
         for name in ("liveness_threshold", "video_liveness_threshold"):
             if not 0 <= getattr(self, name) <= 1:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be in [0, 1]")
@@ -160,6 +176,14 @@ class Settings:
             })
         except ValueError as error:
             raise SettingsError(str(error)) from error
+
+    @property
+    def server_options(self) -> dict[str, float]:
+        """aiohttp's server options these settings mean: an idle or header-less connection is
+        closed after `header_timeout_s` (aiohttp's keep-alive timer also runs from the start
+        of a connection), and after an early error answer (408, 411, 413) the rest of a body
+        is drained for at most 2 s before the connection closes."""
+        return {"keepalive_timeout": self.header_timeout_s, "lingering_time": 2.0}
 
     @property
     def embedded_triton(self) -> bool:

@@ -109,7 +109,8 @@ def _spawn(name: str, module: str, args: list[str], env: Mapping[str, str], port
            logs: Path) -> tuple[subprocess.Popen, Path]:
     logs.mkdir(parents=True, exist_ok=True)
     log = logs / f"{name}.log"
-    environ = {**os.environ, "FACEGATE_AES_KEY": KEY, "FACEGATE_AES_IV": IV, **env}
+    environ = {**os.environ, "FACEGATE_AES_KEY": KEY, "FACEGATE_AES_IV": IV,
+               "FACEGATE_ALLOW_LEGACY_IV": "true", **env}
     with log.open("wb") as out:
         process = subprocess.Popen([sys.executable, "-m", module, *args], cwd=REPO_ROOT,
                                    env=environ, stdout=out, stderr=subprocess.STDOUT)

@@ -7,10 +7,11 @@ import concurrent.futures
 import logging
 from collections.abc import AsyncIterator
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from deploy.embedded_triton import EmbeddedTriton, EmbeddedTritonConfig, TritonPorts
 from frontend.api import middleware
+from frontend.api.admission import GATE, Admission, Gate
 from frontend.api.handlers import CONTRACT_ROUTES, contract_handler
 from frontend.api.metrics import METRICS, Metrics
 from frontend.api.services import SERVICES, build_services
@@ -47,12 +48,23 @@ async def openapi(request: web.Request) -> web.Response:
     )
 
 
+SERVER_NAME = "facegate"
+"""The Server header: no versions for a scanner to match against advisories."""
+
+
+async def _secure_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Every answer: no version banner; nothing cached (scores and faces are biometric data)."""
+    response.headers[hdrs.SERVER] = SERVER_NAME
+    response.headers[hdrs.CACHE_CONTROL] = "no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+
+
 ROUTES = [
     web.get("/healthz", healthz),
     web.get("/readyz", readyz),
     web.get("/openapi.json", openapi),
-    *(web.post(endpoint.path, contract_handler(endpoint, logic))
-      for endpoint, logic in CONTRACT_ROUTES),
+    *(web.post(endpoint.path, contract_handler(endpoint, logic, cost))
+      for endpoint, logic, cost in CONTRACT_ROUTES),
 ]
 
 
@@ -111,8 +123,12 @@ def create_app(settings: Settings) -> web.Application:
             middleware.request_ids,
             metrics.middleware(),
             middleware.errors,
-            middleware.admission(settings.max_body_bytes, settings.max_in_flight),
+            middleware.body_limits(settings.max_body_bytes),
         ],
+    )
+    app[GATE] = Gate(
+        Admission(settings.max_in_flight, settings.max_cost_in_flight),
+        body_timeout_s=settings.body_timeout_s, max_fields=settings.max_fields,
     )
     app[SETTINGS] = settings
     app[METRICS] = metrics
@@ -123,5 +139,6 @@ def create_app(settings: Settings) -> web.Application:
     except ValueError as error:
         raise SettingsError(f"FACEGATE_CALIBRATION_FILE: {error}") from error
     app.add_routes(ROUTES)
+    app.on_response_prepare.append(_secure_headers)
     app.cleanup_ctx.append(_services_context(keyring, calibration))
     return app

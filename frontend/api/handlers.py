@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from frontend.api.body import read_fields
+from frontend.api.admission import GATE
 from frontend.api.metrics import CODE
 from frontend.api.middleware import request_id_of
 from frontend.api.services import SERVICES, Services
@@ -181,13 +181,17 @@ async def silent_image_verification(services: Services, request: ParsedRequest) 
 
 
 def contract_handler(
-    endpoint: Endpoint, logic: Logic
+    endpoint: Endpoint, logic: Logic, cost: int
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
-    """An aiohttp handler running `logic` under the endpoint's field rules."""
+    """An aiohttp handler: the body within its deadline, admission by `cost`, then `logic`
+    under the endpoint's field rules."""
 
     async def handler(request: web.Request) -> web.Response:
-        parsed = parse_request(endpoint, await read_fields(request))
-        results, result_flags = await logic(request.app[SERVICES], parsed)
+        gate = request.app[GATE]
+        raw = await gate.read(request)
+        with gate.admission.admit(cost):
+            parsed = parse_request(endpoint, raw)
+            results, result_flags = await logic(request.app[SERVICES], parsed)
         flags = {k: v for k, v in parsed.values.items() if isinstance(v, bool)} | result_flags
         request[CODE] = Code.OK.info.code
         return web.json_response(success_body(endpoint, results, flags, request_id_of(request)))
@@ -196,11 +200,14 @@ def contract_handler(
     return handler
 
 
+PHOTO_COST, LIVENESS_FILE_COST, VIDEO_COST = 1, 8, 16
+"""Admission costs in photo units (`frontend.api.admission`)."""
+
 CONTRACT_ROUTES = [
-    (IMAGE_VERIFICATION, image_verification),
-    (MULTI_FACE_VERIFICATION, multi_face_verification),
-    (LIVENESS_IMAGE_VERIFICATION, liveness_image_verification),
-    (FACE_QUALITY, face_quality),
-    (SILENT_DETECTION, silent_detection),
-    (SILENT_IMAGE_VERIFICATION, silent_image_verification),
+    (IMAGE_VERIFICATION, image_verification, 2 * PHOTO_COST),
+    (MULTI_FACE_VERIFICATION, multi_face_verification, 2 * PHOTO_COST),
+    (LIVENESS_IMAGE_VERIFICATION, liveness_image_verification, LIVENESS_FILE_COST + PHOTO_COST),
+    (FACE_QUALITY, face_quality, PHOTO_COST),
+    (SILENT_DETECTION, silent_detection, VIDEO_COST),
+    (SILENT_IMAGE_VERIFICATION, silent_image_verification, VIDEO_COST + PHOTO_COST),
 ]

@@ -5,9 +5,9 @@
 2. `errors`: any failure becomes the contract's JSON error body (`frontend/api/errors.py`
    decides the code, `concerning` the field it names); an unexpected one is logged with its
    trace and answered 500.
-3. `admission`: POST bodies need a Content-Length (411) within the limit (413), checked
-   from the header before a byte is read; more than ``max_in_flight`` requests at once are
-   refused at once with 503 and ``Retry-After: 1`` instead of queueing without bound.
+3. `body_limits`: POST bodies need a Content-Length (411) within the limit (413), checked
+   from the header before a byte is read. Capacity is checked once the body has arrived
+   (`frontend.api.admission.Gate`).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import hdrs, web
 
+from frontend.api import logs
 from frontend.api.errors import code_for
 from frontend.api.metrics import CODE, METRICS
 from frontend.contract.codes import Code, ContractError, field_of
@@ -38,6 +39,7 @@ def request_id_of(request: web.Request) -> str:
 @web.middleware
 async def request_ids(request: web.Request, handler: Handler) -> web.StreamResponse:
     request[REQUEST_ID] = uuid.uuid4().hex
+    logs.REQUEST_ID.set(request[REQUEST_ID])
     response = await handler(request)
     response.headers[REQUEST_ID_HEADER] = request[REQUEST_ID]
     return response
@@ -67,6 +69,9 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return _error_response(request, code, field=field_of(error))
 
 
+_UNREAD_BODY = (Code.REQUEST_TIMEOUT, Code.LENGTH_REQUIRED, Code.PAYLOAD_TOO_LARGE)
+
+
 def _error_response(
     request: web.Request, code: Code, headers=None, *, field: str | None = None
 ) -> web.Response:
@@ -78,18 +83,20 @@ def _error_response(
     )
     if code is Code.SERVICE_UNAVAILABLE:
         response.headers[hdrs.RETRY_AFTER] = "1"
+    if code in _UNREAD_BODY:
+        response.force_close()  # the rest of the body is not worth reading
     if headers and hdrs.ALLOW in headers:
         response.headers[hdrs.ALLOW] = headers[hdrs.ALLOW]
     return response
 
 
-def admission(max_body_bytes: int, max_in_flight: int):
-    """Body-size and concurrency limits, decided before the body is read."""
-    in_flight = 0
+def body_limits(max_body_bytes: int):
+    """A POST needs a Content-Length within the limit, decided from the headers before a byte
+    of the body is read (411, 413). Admission by capacity waits until the body has arrived
+    (`frontend.api.admission`)."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        nonlocal in_flight
         if request.method == hdrs.METH_POST:
             if request.content_length is None:
                 raise ContractError(Code.LENGTH_REQUIRED, "a POST body needs Content-Length")
@@ -98,12 +105,6 @@ def admission(max_body_bytes: int, max_in_flight: int):
                     Code.PAYLOAD_TOO_LARGE,
                     f"{request.content_length} bytes, limit {max_body_bytes}",
                 )
-            if in_flight >= max_in_flight:
-                raise ContractError(Code.SERVICE_UNAVAILABLE, "too many requests in progress")
-        in_flight += 1
-        try:
-            return await handler(request)
-        finally:
-            in_flight -= 1
+        return await handler(request)
 
     return middleware

@@ -31,6 +31,8 @@ class Code(Enum):
         1200, "invalid argument", 400,
         "missing or unknown-typed field, bad base64, bad boolean, decryption or authentication failure",
     )
+    TOO_MANY_FIELDS = CodeInfo(1201, "too many fields", 400,
+                               "the body has more fields or parts than FACEGATE_MAX_FIELDS")
     INVALID_IMAGE_SIZE = CodeInfo(2003, "invalid image size", 400,
                                   "width or height outside the pixel limits")
     INVALID_CONTENT_LENGTH = CodeInfo(2004, "invalid content length", 400,
@@ -58,6 +60,9 @@ class Code(Enum):
     # HTTP-level answers: the code is the HTTP status, the message the seeds' status name.
     NOT_FOUND = CodeInfo(404, "NOT_FOUND", 404, "unknown path")
     METHOD_NOT_ALLOWED = CodeInfo(405, "METHOD_NOT_ALLOWED", 405, "wrong HTTP method for the path")
+    REQUEST_TIMEOUT = CodeInfo(408, "REQUEST_TIMEOUT", 408,
+                               "the body did not arrive within FACEGATE_BODY_TIMEOUT_S; the "
+                               "connection is closed")
     LENGTH_REQUIRED = CodeInfo(411, "LENGTH_REQUIRED", 411,
                                "a POST body without Content-Length (e.g. chunked)")
     PAYLOAD_TOO_LARGE = CodeInfo(413, "PAYLOAD_TOO_LARGE", 413,

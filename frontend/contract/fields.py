@@ -56,6 +56,11 @@ class Endpoint:
     response: tuple[ResponseField, ...]
     codes: tuple[Code, ...]
 
+    def __post_init__(self) -> None:
+        # Every endpoint reads a body, so each can answer "too many fields".
+        if Code.TOO_MANY_FIELDS not in self.codes:
+            object.__setattr__(self, "codes", (*self.codes, Code.TOO_MANY_FIELDS))
+
 
 _PHOTO_HELP = "Encrypted photo (AES-256-GCM, base64; README 'Encryption' and 'Photo standards')."
 _VIDEO_HELP = "Encrypted video (AES-256-GCM, base64; README 'Video standards')."

@@ -77,6 +77,7 @@ def keyring() -> KeyRing:
 def server_settings(triton: EmbeddedTriton) -> Settings:
     return Settings(
         triton_url=triton.grpc_url, triton_timeout_s=60, aes_key=SAMPLE_KEY, aes_iv=SAMPLE_IV,
+        allow_legacy_iv=True,
         max_body_bytes=TEST_MAX_BODY_BYTES, cpu_workers=2,
     )
 

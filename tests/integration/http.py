@@ -120,7 +120,7 @@ async def serving(settings: Settings, keyring: KeyRing) -> AsyncIterator[Api]:
     """The facegate app under these settings on a free port, and an `Api` talking to it."""
     app = create_app(settings)
     server = TestServer(app, port=free_port())
-    await server.start_server()
+    await server.start_server(**settings.server_options)
     try:
         async with aiohttp.ClientSession(str(server.make_url("/"))) as session:
             api = Api(session, keyring, app)

@@ -12,7 +12,7 @@ CONTRACT_TABLE = {
     2007: "corrupted liveness data error", 2008: "invalid video error", 4000: "detection failed",
     4004: "face occlusion", 4007: "liveness silent check failed",
 }
-EXTENSIONS = {4010: "multiple faces"}
+EXTENSIONS = {1201: "too many fields", 4010: "multiple faces"}
 """Codes of the opt-in extensions (CONTRACT.md section 9): only a client that opts in sees them."""
 
 
@@ -24,7 +24,7 @@ def test_every_error_code_of_the_contract_and_its_extensions_is_there_with_http_
 
 def test_http_level_answers_use_the_status_as_code_and_the_seeds_status_names():
     assert {c.info.code: c.info.message for c in HTTP_ERRORS} == {
-        404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 411: "LENGTH_REQUIRED",
+        404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 408: "REQUEST_TIMEOUT", 411: "LENGTH_REQUIRED",
         413: "PAYLOAD_TOO_LARGE", 500: "INTERNAL_ERROR", 503: "SERVICE_UNAVAILABLE",
     }
 

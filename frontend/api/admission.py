@@ -1,0 +1,85 @@
+"""Which requests are served now: counted by what they cost, refused fast beyond capacity.
+
+A request is admitted only once its body has arrived (a slow sender holds no slot while it
+trickles), and only while both the number of requests in progress and their summed cost stay
+within the configured capacity. Costs are in photo units, from the measured CPU per request
+(`benchmarks/README.md`): one photo 1, a liveness_file 8 (up to 30 frames), a video 16. Beyond
+capacity the answer is 503 with ``Retry-After: 1`` at once, never a queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from frontend.api.body import RawFields, read_fields
+from frontend.contract.codes import Code, ContractError
+
+
+class Admission:
+    """Args:
+    max_requests: requests in progress at once.
+    max_cost: their summed cost at once.
+    """
+
+    def __init__(self, max_requests: int, max_cost: int) -> None:
+        self.max_requests = max_requests
+        self.max_cost = max_cost
+        self.requests = 0
+        self.cost = 0
+
+    @contextmanager
+    def admit(self, cost: int) -> Iterator[None]:
+        """Hold capacity for one request of this cost while the block runs.
+
+        Raises:
+            ContractError(503): no room for it now.
+        """
+        if self.requests >= self.max_requests or self.cost + cost > max(self.max_cost, cost):
+            raise ContractError(
+                Code.SERVICE_UNAVAILABLE,
+                f"at capacity: {self.requests} requests of cost {self.cost} in progress",
+            )
+        self.requests += 1
+        self.cost += cost
+        try:
+            yield
+        finally:
+            self.requests -= 1
+            self.cost -= cost
+
+
+@dataclass
+class Gate:
+    """The way into a contract endpoint: the body within its deadline, then admission.
+
+    Attributes:
+        admission: capacity by count and cost.
+        body_timeout_s: the whole body must arrive within this (408 otherwise).
+        max_fields: most fields or parts in a body (1201 beyond).
+    """
+
+    admission: Admission
+    body_timeout_s: float
+    max_fields: int
+
+    async def read(self, request: web.Request) -> RawFields:
+        """The body's fields, read within the deadline.
+
+        Raises:
+            ContractError(408): the body did not arrive in time (the connection is closed).
+        """
+        try:
+            async with asyncio.timeout(self.body_timeout_s):
+                return await read_fields(request, self.max_fields)
+        except TimeoutError as error:
+            raise ContractError(
+                Code.REQUEST_TIMEOUT, f"body not received within {self.body_timeout_s:g} s"
+            ) from error
+
+
+GATE = web.AppKey("gate", Gate)
