@@ -98,7 +98,7 @@ def _json(data: bytes, max_fields: int) -> RawFields:
         raise ContractError(Code.INVALID_ARGUMENT, "the JSON body must be an object")
     if len(body) > max_fields:
         raise _too_many(max_fields)
-    for name, value in body.items():
+    for value in body.values():
         if not isinstance(value, str | bool):
             raise ContractError(Code.INVALID_ARGUMENT, "a field is neither a string nor a boolean")
     return body

@@ -119,9 +119,8 @@ async def test_liveness_file_and_video_verification_take_extra_references(api, d
         "encrypted_image_2": api.seal(still),
         "return_thresholds": "true",
     }
-    answer = await api.post(
-        LIVENESS_IMAGE_VERIFICATION.path, fields, files={"liveness_file": seal(capture, api.keyring)}
-    )
+    sealed = seal(capture, api.keyring)
+    answer = await api.post(LIVENESS_IMAGE_VERIFICATION.path, fields, files={"liveness_file": sealed})
     assert answer.code == 1000
     other, same = answer.body["verification_scores"]
     assert other < 0.5 < 0.7 < same == answer.body["verification_score"]
