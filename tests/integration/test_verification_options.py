@@ -120,7 +120,8 @@ async def test_liveness_file_and_video_verification_take_extra_references(api, d
         "return_thresholds": "true",
     }
     sealed = seal(capture, api.keyring)
-    answer = await api.post(LIVENESS_IMAGE_VERIFICATION.path, fields, files={"liveness_file": sealed})
+    files = {"liveness_file": sealed}
+    answer = await api.post(LIVENESS_IMAGE_VERIFICATION.path, fields, files=files)
     assert answer.code == 1000
     other, same = answer.body["verification_scores"]
     assert other < 0.5 < 0.7 < same == answer.body["verification_score"]
