@@ -75,6 +75,10 @@ class Settings:
         header_timeout_s: a connection must send a request's headers within this of opening
             (or of its previous answer), else it is closed; also the keep-alive idle limit.
         body_timeout_s: a request's whole body must arrive within this of its headers (408).
+        max_decoded_pixels: pixels decoded and held at once over all requests (photos as
+            their header declares them, four times with auto_rotate; a video's analysed
+            frames); a request that finds no room within decode_wait_s is 503.
+        decode_wait_s: how long a request may wait for decoding room.
         min_photo_bytes, max_photo_bytes: photo file size limits (2004).
         min_photo_side, max_photo_side, max_photo_pixels: photo pixel limits (2003).
         liveness_threshold: a liveness_file's frames pass when their mean P(real) reaches it.
@@ -82,6 +86,8 @@ class Settings:
         min_video_bytes, max_video_bytes: video file size limits (2008).
         max_video_seconds: longest video accepted (2008; shorter than 2 s is 2008 too).
         max_video_side: largest video width or height (2008).
+        max_video_decode_pixels: most pixels decoded for one video; a costly stream (4K at
+            60 fps) is analysed over a shorter window, at least 3 s (2008 if not even that).
         calibration_file: the embedder's score calibration (model_repository/calibration/).
     """
 
@@ -109,6 +115,8 @@ class Settings:
     max_fields: int = 64
     header_timeout_s: float = 15.0
     body_timeout_s: float = 30.0
+    max_decoded_pixels: int = 100_000_000
+    decode_wait_s: float = 2.0
     min_photo_bytes: int = _DEFAULT_PHOTO.min_bytes
     max_photo_bytes: int = _DEFAULT_PHOTO.max_bytes
     min_photo_side: int = _DEFAULT_PHOTO.min_side
@@ -120,6 +128,7 @@ class Settings:
     max_video_bytes: int = _DEFAULT_VIDEO.max_bytes
     max_video_seconds: float = _DEFAULT_VIDEO.max_duration_s
     max_video_side: int = _DEFAULT_VIDEO.max_side
+    max_video_decode_pixels: int = _DEFAULT_VIDEO.max_decode_pixels
     calibration_file: Path = DEFAULT_CALIBRATION
 
     def __post_init__(self) -> None:
@@ -129,7 +138,8 @@ class Settings:
                 raise SettingsError(f"{PREFIX}{name.upper()}={value} is not a TCP port")
         for name in ("triton_startup_timeout_s", "triton_timeout_s", "cpu_workers",
                      "max_body_bytes", "max_in_flight", "max_cost_in_flight", "max_fields",
-                     "header_timeout_s", "body_timeout_s"):
+                     "header_timeout_s", "body_timeout_s", "max_decoded_pixels",
+                     "decode_wait_s"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be positive")
         if logging.getLevelName(self.log_level.upper()) == f"Level {self.log_level.upper()}":
@@ -158,6 +168,7 @@ class Settings:
         return VideoLimits(
             min_bytes=self.min_video_bytes, max_bytes=self.max_video_bytes,
             max_duration_s=self.max_video_seconds, max_side=self.max_video_side,
+            max_decode_pixels=self.max_video_decode_pixels,
         )
 
     def keyring(self) -> KeyRing:

@@ -86,6 +86,25 @@ def decode_photo(data: bytes, limits: PhotoLimits, *, honour_exif: bool) -> np.n
     Raises:
         PhotoBytesError, PhotoSizeError, PhotoTypeError, PhotoTruncatedError.
     """
+    with _open_checked(data, limits) as image:
+        _load(image)
+        if honour_exif:
+            image = ImageOps.exif_transpose(image)
+        return _to_bgr(image)
+
+
+def photo_size(data: bytes, limits: PhotoLimits) -> tuple[int, int]:
+    """Width and height from the header, with the byte, type and pixel limits checked and no
+    pixel decoded (what a decode will cost).
+
+    Raises:
+        PhotoBytesError, PhotoSizeError, PhotoTypeError.
+    """
+    with _open_checked(data, limits) as image:
+        return image.size
+
+
+def _open_checked(data: bytes, limits: PhotoLimits) -> Image.Image:
     if not limits.min_bytes <= len(data) <= limits.max_bytes:
         raise PhotoBytesError(f"{len(data)} bytes, accepted {limits.min_bytes}..{limits.max_bytes}")
     try:
@@ -96,12 +115,12 @@ def decode_photo(data: bytes, limits: PhotoLimits, *, honour_exif: bool) -> np.n
         raise PhotoSizeError(f"a decompression bomb: {error}") from error
     except (OSError, SyntaxError, ValueError) as error:
         raise PhotoTypeError(f"unreadable header: {error}") from error
-    with image:
+    try:
         _check_size(image.size, limits)
-        _load(image)
-        if honour_exif:
-            image = ImageOps.exif_transpose(image)
-        return _to_bgr(image)
+    except PhotoSizeError:
+        image.close()
+        raise
+    return image
 
 
 def _check_size(size: tuple[int, int], limits: PhotoLimits) -> None:
@@ -135,12 +154,16 @@ def _load(image: Image.Image) -> None:
 
 
 def _to_bgr(image: Image.Image) -> np.ndarray:
+    """The picture as BGR, holding at most two full copies at once (one photo can be 40 Mpx)."""
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, rgba)
-    rgb = np.asarray(image.convert("RGB"))
-    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    pixels = np.array(image)  # a writable copy; the PIL image can go
+    image.close()
+    return cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR, dst=pixels)
 
 
 _TURNS = {

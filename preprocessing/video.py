@@ -48,6 +48,8 @@ LOGGER = logging.getLogger(__name__)
 KIB = 1024
 MIB = 1024 * KIB
 
+MIN_COSTLY_WINDOW_S = 3.0
+"""The shortest window a costly video is analysed over: 2 s of face and room to find it."""
 # A quiet end this much (or three frames) before the expected end is a cut upload.
 _END_TOLERANCE_S = 0.5
 # Timestamps are rounded to the container's clock (WebM: 1 ms), so compare with some slack.
@@ -68,6 +70,9 @@ class VideoLimits:
         max_duration_s: longest video accepted.
         max_side: largest width or height in pixels, as stored.
         max_frame_rate: highest average frame rate accepted.
+        max_decode_pixels: most pixels decoded for one video (width x height x frames): a
+            costly stream (4K at 60 fps) is analysed over a shorter window, down to
+            `MIN_COSTLY_WINDOW_S`; one that cannot afford even that is refused.
         formats: accepted containers as FFmpeg names its demuxers; ``format.name`` lists
             several ("mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm") and any one may match.
         codecs: accepted video codecs by FFmpeg's codec name (not the decoder's: AV1 is
@@ -80,6 +85,7 @@ class VideoLimits:
     max_duration_s: float = 60.0
     max_side: int = 3840
     max_frame_rate: float = 120.0
+    max_decode_pixels: int = 1_500_000_000
     formats: tuple[str, ...] = ("mov", "mp4", "matroska", "webm")
     codecs: tuple[str, ...] = ("h264", "hevc", "vp8", "vp9", "av1")
 
@@ -88,8 +94,8 @@ class VideoLimits:
             raise ValueError("video byte limits must satisfy 0 < min <= max")
         if not 0 < self.min_duration_s <= self.max_duration_s:
             raise ValueError("video duration limits must satisfy 0 < min <= max")
-        if self.max_side <= 0 or self.max_frame_rate <= 0:
-            raise ValueError("max_side and max_frame_rate must be positive")
+        if self.max_side <= 0 or self.max_frame_rate <= 0 or self.max_decode_pixels <= 0:
+            raise ValueError("max_side, max_frame_rate and max_decode_pixels must be positive")
 
 
 class VideoError(ValueError):
@@ -189,6 +195,7 @@ def probe_and_decode(
         if duration_s is None:
             duration_s = _measure_duration_s(data, stream.index)
         _check_duration(duration_s, limits)
+        window_s = affordable_window_s(width, height, header_rate, window_s, limits)
         frames, rotation, decoded_rate = _decode(
             container,
             stream,
@@ -278,6 +285,29 @@ def _measure_duration_s(data: bytes, stream_index: int) -> float:
     if start is None or end is None or end <= start:
         raise VideoCorruptError("no timed video packets")
     return float(end - start)
+
+
+def affordable_window_s(
+    width: int, height: int, frame_rate: float | None, window_s: float, limits: VideoLimits
+) -> float:
+    """The analysis window the decode budget allows: `window_s`, shortened for a costly stream.
+
+    Raises:
+        VideoLimitError: even `MIN_COSTLY_WINDOW_S` would decode more than the budget.
+    """
+    pixels_per_s = width * height * (frame_rate or limits.max_frame_rate)
+    affordable_s = limits.max_decode_pixels / pixels_per_s
+    if affordable_s >= window_s:
+        return window_s
+    if affordable_s < MIN_COSTLY_WINDOW_S:
+        raise VideoLimitError(
+            f"{width}x{height} px at {frame_rate or 0:.0f} fps decodes "
+            f"{pixels_per_s / 1e6:.0f} Mpx/s: over {limits.max_decode_pixels} px in "
+            f"{MIN_COSTLY_WINDOW_S:g} s"
+        )
+    LOGGER.info("%dx%d px at %.0f fps: analysing %.1f s", width, height, frame_rate or 0,
+                affordable_s)
+    return affordable_s
 
 
 def _check_size(width: int, height: int, limits: VideoLimits) -> None:

@@ -189,9 +189,11 @@ def contract_handler(
     async def handler(request: web.Request) -> web.Response:
         gate = request.app[GATE]
         raw = await gate.read(request)
+        services = request.app[SERVICES]
         with gate.admission.admit(cost):
             parsed = parse_request(endpoint, raw)
-            results, result_flags = await logic(request.app[SERVICES], parsed)
+            async with services.budget.scope():
+                results, result_flags = await logic(services, parsed)
         flags = {k: v for k, v in parsed.values.items() if isinstance(v, bool)} | result_flags
         request[CODE] = Code.OK.info.code
         return web.json_response(success_body(endpoint, results, flags, request_id_of(request)))

@@ -13,6 +13,7 @@ from frontend.contract.fields import ParsedRequest
 from frontend.contract.liveness_file import LivenessCapture, LivenessFileLimits, open_sealed
 from frontend.crypto import KeyRing
 from frontend.inference.runtime import ModelRuntime
+from frontend.service.budget import PixelBudget
 from frontend.service.faces import FacePipeline
 from frontend.service.photos import PhotoService
 from frontend.service.scores import ScoreCalibration
@@ -30,6 +31,7 @@ class Services:
     liveness_file_limits: what one liveness_file may hold.
     photos: the photo endpoints' logic.
     videos: the video endpoints' logic.
+    budget: decoded pixels across requests; each request runs in its `scope`.
     """
 
     models: ModelRuntime
@@ -38,6 +40,7 @@ class Services:
     liveness_file_limits: LivenessFileLimits
     photos: PhotoService
     videos: VideoService
+    budget: PixelBudget
 
     async def decrypt(self, request: ParsedRequest, field: str) -> bytes:
         """An encrypted field's plain bytes (`DecryptionError`: 1200, naming the field)."""
@@ -67,13 +70,16 @@ def build_services(
         models, stages, calibration=calibration,
         detector_sizes=detector_sizes(settings.small_detector),
     )
+    budget = PixelBudget(settings.max_decoded_pixels, settings.decode_wait_s)
     photos = PhotoService(
-        pipeline, settings.photo_limits, liveness_threshold=settings.liveness_threshold
+        pipeline, settings.photo_limits, liveness_threshold=settings.liveness_threshold,
+        budget=budget,
     )
     videos = VideoService(
-        pipeline, photos, settings.video_limits, threshold=settings.video_liveness_threshold
+        pipeline, photos, settings.video_limits, threshold=settings.video_liveness_threshold,
+        budget=budget,
     )
-    return Services(models, stages, keyring, LivenessFileLimits(), photos, videos)
+    return Services(models, stages, keyring, LivenessFileLimits(), photos, videos, budget)
 
 
 SERVICES = web.AppKey("services", Services)

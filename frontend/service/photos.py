@@ -14,9 +14,17 @@ import numpy as np
 
 from frontend.contract.codes import Code, ContractError, concerning
 from frontend.contract.liveness_file import LivenessCapture, LivenessFileError
+from frontend.service.budget import PixelBudget
 from frontend.service.faces import EmbeddedFace, FacePipeline, Sighting, Verification
 from preprocessing.detection import Face, nearest_to_centre
-from preprocessing.image import PhotoError, PhotoLimits, decode_photo, rotations, turn
+from preprocessing.image import (
+    PhotoError,
+    PhotoLimits,
+    decode_photo,
+    photo_size,
+    rotations,
+    turn,
+)
 from preprocessing.quality import FaceQuality, measure
 from preprocessing.usability import DEFAULT_RULE, UsabilityRule, unusable_reason, usable_faces
 
@@ -65,17 +73,19 @@ class PhotoService:
     limits: what a photo may be.
     liveness_threshold: mean P(real) a liveness_file's frames must reach.
     usability: which detections are faces that can be compared.
+    budget: decoded pixels across requests (None: not counted, for in-process tools).
     """
 
     def __init__(
         self, pipeline: FacePipeline, limits: PhotoLimits, *, liveness_threshold: float = 0.5,
-        usability: UsabilityRule = DEFAULT_RULE,
+        usability: UsabilityRule = DEFAULT_RULE, budget: PixelBudget | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.stages = pipeline.stages
         self.limits = limits
         self.liveness_threshold = liveness_threshold
         self.usability = usability
+        self.budget = budget or PixelBudget(capacity_px=2**62)
 
     async def open_photo(self, data: bytes, *, auto_rotate: bool, name: str) -> Photo:
         """Decode a photo and find its faces; a failure concerns the request field `name`.
@@ -92,6 +102,9 @@ class PhotoService:
 
     async def _open_photo(self, data: bytes, *, auto_rotate: bool, name: str) -> Photo:
         with self.stages.timed("decode"):
+            width, height = await self.stages.cpu(photo_size, data, self.limits)
+            # auto_rotate holds the photo in all four turns while they are searched
+            await self.budget.reserve(width * height * (4 if auto_rotate else 1))
             image = await self.stages.cpu(decode_photo, data, self.limits, honour_exif=auto_rotate)
         if not auto_rotate:
             faces = await self.pipeline.detect(image)
@@ -233,10 +246,7 @@ class PhotoService:
 
     async def _frame_sightings(self, capture: LivenessCapture) -> list[Sighting]:
         images = await asyncio.gather(
-            *(
-                self.stages.cpu(self._decode_frame, frame.jpeg, index)
-                for index, frame in enumerate(capture.frames)
-            )
+            *(self._frame(frame.jpeg, index) for index, frame in enumerate(capture.frames))
         )
         detections = await asyncio.gather(*(self.pipeline.detect(image) for image in images))
         sightings = [
@@ -247,6 +257,14 @@ class PhotoService:
         if not sightings:
             raise ContractError(Code.LIVENESS_CHECK_FAILED, "no face in any liveness frame")
         return sightings
+
+    async def _frame(self, jpeg: bytes, index: int) -> np.ndarray:
+        try:
+            width, height = await self.stages.cpu(photo_size, jpeg, self.limits)
+        except PhotoError as error:
+            raise LivenessFileError(f"frame {index}: {error}") from error
+        await self.budget.reserve(width * height)
+        return await self.stages.cpu(self._decode_frame, jpeg, index)
 
     def _decode_frame(self, jpeg: bytes, index: int) -> np.ndarray:
         try:

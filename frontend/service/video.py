@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from frontend.contract.codes import Code, ContractError, concerning
+from frontend.service.budget import PixelBudget
 from frontend.service.faces import FacePipeline, Sighting, Verification
 from frontend.service.photos import PhotoService, Reference
 from preprocessing.alignment import face_crop
@@ -32,6 +33,8 @@ LIVENESS_FRAMES = 8
 MIN_FACE_WIDTH_PX = 48
 """Narrower faces (in the analysed frame, longer side <= 1280 px) are not a usable subject:
 too few pixels for the liveness crops and the motion cue."""
+VIDEO_PIXELS = (round(ANALYSIS_WINDOW_S / SAMPLE_INTERVAL_S) + 1) * 1280 * 720
+"""What one video's analysed frames hold at most (frames shrunk to 1280 px, 16:9)."""
 MIN_TRACK_FRAMES = 3
 """A face seen in fewer picked frames (0.6 s) is a detector flicker, not a person."""
 
@@ -117,17 +120,19 @@ class VideoService:
     photos: reads the reference photo of silent_image_verification.
     limits: what a video may be.
     threshold: the fused liveness score a live video must reach.
+    budget: decoded pixels across requests (None: not counted, for in-process tools).
     """
 
     def __init__(
         self, pipeline: FacePipeline, photos: PhotoService, limits: VideoLimits, *,
-        threshold: float,
+        threshold: float, budget: PixelBudget | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.stages = pipeline.stages
         self.photos = photos
         self.limits = limits
         self.threshold = threshold
+        self.budget = budget or PixelBudget(capacity_px=2**62)
 
     async def silent_liveness(self, data: bytes) -> VideoLiveness:
         """Decide whether the video shows a live person.
@@ -140,6 +145,7 @@ class VideoService:
             return await self._silent_liveness(data)
 
     async def _silent_liveness(self, data: bytes) -> VideoLiveness:
+        await self.budget.reserve(VIDEO_PIXELS)
         with self.stages.timed("video_decode"):
             video = await self.stages.cpu(
                 probe_and_decode, data, self.limits,

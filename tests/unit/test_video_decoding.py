@@ -20,6 +20,7 @@ from preprocessing.video import (
     VideoLimitError,
     VideoLimits,
     VideoTooShortError,
+    affordable_window_s,
     probe_and_decode,
 )
 from tests.conftest import DATA
@@ -262,3 +263,16 @@ def test_every_video_error_is_a_value_error_mapped_to_one_code():
     leaves = [VideoTooShortError, VideoFormatError, VideoLimitError, VideoCorruptError]
     assert all(issubclass(leaf, VideoError) and issubclass(leaf, ValueError) for leaf in leaves)
     assert Video.__dataclass_params__.frozen
+
+
+def test_a_costly_stream_is_analysed_over_a_shorter_window():
+    limits = VideoLimits(max_decode_pixels=1_500_000_000)
+    assert affordable_window_s(1280, 720, 30.0, 10.0, limits) == 10.0
+    four_k = affordable_window_s(3840, 2160, 60.0, 10.0, limits)
+    assert four_k == pytest.approx(1_500_000_000 / (3840 * 2160 * 60))
+    assert 3.0 <= four_k < 4.0
+
+
+def test_a_stream_too_costly_for_even_the_shortest_window_is_refused():
+    with pytest.raises(VideoLimitError, match="Mpx/s"):
+        affordable_window_s(3840, 3840, 120.0, 10.0, VideoLimits())
