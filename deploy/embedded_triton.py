@@ -14,14 +14,18 @@ What the binary needs (measured here, see ../shared/docs/FACTS.md):
 - The stub's interpreter ignores ``PYTHONPATH`` and takes its prefix from the first
   ``python3`` on ``PATH``: the venv's ``bin/`` goes first, so model.py sees its packages.
 
-The child dies with its parent (``PR_SET_PDEATHSIG``), its log lines are passed to logging
-(only the last few are kept, for error messages), readiness has a deadline, and a model that
-fails to load ends the start with an error naming it rather than a hang.
+The child dies with its parent (``PR_SET_PDEATHSIG``) and leads its own process group, so a
+stop (or its death) takes its python-backend stubs with it; its log lines are passed to
+logging (only the last few are kept, for error messages), readiness has a deadline, and a
+model that fails to load ends the start with an error naming it rather than a hang.
+`TritonSupervisor` notices a Triton that died or stopped answering and restarts it with
+back-off.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import collections
 import contextlib
 import ctypes
@@ -224,6 +228,7 @@ class EmbeddedTriton:
             stdin=subprocess.DEVNULL,
             text=True,
             errors="replace",
+            start_new_session=True,  # its own process group: the stubs go with it
             **options,
         )
         self._log_thread = threading.Thread(target=self._pump_logs, daemon=True)
@@ -275,8 +280,22 @@ class EmbeddedTriton:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    @property
+    def exit_code(self) -> int | None:
+        """The exit code of a child that has ended (negative: the signal), else None."""
+        return None if self._process is None else self._process.poll()
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
+
+    def live(self, timeout_s: float = 2.0) -> bool:
+        """Triton answers its liveness endpoint."""
+        return _http_json(f"http://{self.http_url}/v2/health/live", timeout_s)[0] == 200
+
     def stop(self) -> None:
-        """SIGINT, then SIGKILL after `stop_timeout_s`. Safe to call twice."""
+        """SIGINT, then SIGKILL after `stop_timeout_s`; then whatever is left of its process
+        group (python-backend stubs of a Triton that was killed), reaped. Safe to call twice."""
         process, self._process = self._process, None
         if process is not None and process.poll() is None:
             process.send_signal(signal.SIGINT)
@@ -286,6 +305,10 @@ class EmbeddedTriton:
                 LOGGER.warning("tritonserver ignored SIGINT; killing it")
                 process.kill()
                 process.wait()
+        if process is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
         if self._log_thread is not None:
             self._log_thread.join(timeout=5)
             self._log_thread = None
@@ -295,11 +318,91 @@ class EmbeddedTriton:
             self._run_dir.cleanup()
             self._run_dir = None
 
+    def restart(self) -> None:
+        """Stop what is left of it (reaping it, its stubs and its run folder) and start anew.
+
+        Raises:
+            TritonStartError: as `start`.
+        """
+        self.stop()
+        self.start()
+
     def __enter__(self) -> EmbeddedTriton:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+class TritonSupervisor:
+    """Keeps an embedded Triton serving: notices it died or stopped answering, restarts it.
+
+    Every `poll_s` the child is checked: exited, or `unanswered_checks` liveness probes in a
+    row unanswered (hung). Then it is killed with its stubs and started again, waiting
+    `backoff_s[i]` before the i-th attempt in a row; after `max_attempts` failed attempts in a
+    row the state is ``failed`` (the server's liveness probe then fails, so an orchestrator
+    replaces the process). Every death and recovery is logged at ERROR with times.
+
+    Attributes:
+        state: ``running``, ``restarting`` or ``failed``.
+        restarts: restarts that succeeded.
+    """
+
+    def __init__(
+        self,
+        triton: EmbeddedTriton,
+        *,
+        poll_s: float = 1.0,
+        unanswered_checks: int = 3,
+        backoff_s: tuple[float, ...] = (0.0, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0),
+        max_attempts: int = 8,
+    ) -> None:
+        self.triton = triton
+        self.poll_s = poll_s
+        self.unanswered_checks = unanswered_checks
+        self.backoff_s = backoff_s
+        self.max_attempts = max_attempts
+        self.state = "running"
+        self.restarts = 0
+
+    async def run(self) -> None:
+        """Watch until cancelled."""
+        unanswered = 0
+        while True:
+            await asyncio.sleep(self.poll_s)
+            if self.triton.running():
+                answered = await asyncio.to_thread(self.triton.live)
+                unanswered = 0 if answered else unanswered + 1
+                if unanswered < self.unanswered_checks:
+                    continue
+                LOGGER.error("tritonserver (pid %s) stopped answering %d liveness checks in "
+                             "a row; killing it", self.triton.pid, unanswered)
+            else:
+                LOGGER.error("tritonserver (pid %s) exited with code %s; restarting it",
+                             self.triton.pid, self.triton.exit_code)
+            unanswered = 0
+            await self._recover()
+
+    async def _recover(self) -> None:
+        self.state = "restarting"
+        down_since = time.monotonic()
+        for attempt in range(self.max_attempts):
+            await asyncio.sleep(self.backoff_s[min(attempt, len(self.backoff_s) - 1)])
+            try:
+                await asyncio.to_thread(self.triton.restart)
+            except TritonStartError as error:
+                LOGGER.error("tritonserver restart %d of %d failed: %s", attempt + 1,
+                             self.max_attempts, error)
+                continue
+            self.state = "running"
+            self.restarts += 1
+            LOGGER.error("tritonserver recovered after %.1f s (restart %d, attempt %d)",
+                         time.monotonic() - down_since, self.restarts, attempt + 1)
+            return
+        self.state = "failed"
+        await asyncio.to_thread(self.triton.stop)
+        LOGGER.critical("tritonserver could not be restarted in %d attempts; giving up",
+                        self.max_attempts)
 
 
 def main(argv: list[str] | None = None) -> int:

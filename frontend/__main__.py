@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import logging
 import sys
 
-from aiohttp import web
-
 from deploy.embedded_triton import TritonStartError
 from frontend.api import logs
 from frontend.api.app import create_app
+from frontend.api.serve import serve
 from frontend.config import Settings, SettingsError
 
 MANUAL_SAMPLE_KEY = "dcbbad6765e14139a07d34b92292a672"
@@ -53,10 +53,13 @@ def main() -> int:
             "FACEGATE_AES_KEY is the SenseID manual's published sample key: development only"
         )
     try:
-        web.run_app(app, host=settings.host, port=settings.port, **settings.server_options)
+        asyncio.run(serve(app, settings))
     except TritonStartError as error:
         logging.getLogger("facegate").error("embedded Triton did not start: %s", error)
         return 1
+    except SettingsError as error:
+        print(f"facegate: bad configuration: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

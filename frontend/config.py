@@ -89,6 +89,13 @@ class Settings:
         max_video_decode_pixels: most pixels decoded for one video; a costly stream (4K at
             60 fps) is analysed over a shorter window, at least 3 s (2008 if not even that).
         calibration_file: the embedder's score calibration (model_repository/calibration/).
+        drain_delay_s: after SIGTERM, how long /readyz says 503 (new requests get 503) before
+            the listener closes, so that a load balancer stops sending.
+        drain_timeout_s: then how long requests in progress may take to finish.
+        tls_cert_file, tls_key_file: serve HTTPS with this certificate (chain) and key.
+        tls_client_ca_file: with HTTPS, require client certificates signed by this CA (mTLS).
+        metrics_port: serve /metrics on this port (on metrics_host) instead of the main one.
+        metrics_host: address of the metrics listener.
     """
 
     host: str = "0.0.0.0"
@@ -130,11 +137,19 @@ class Settings:
     max_video_side: int = _DEFAULT_VIDEO.max_side
     max_video_decode_pixels: int = _DEFAULT_VIDEO.max_decode_pixels
     calibration_file: Path = DEFAULT_CALIBRATION
+    drain_delay_s: float = 0.0
+    drain_timeout_s: float = 30.0
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    tls_client_ca_file: str = ""
+    metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
 
     def __post_init__(self) -> None:
-        for name in ("port", "triton_http_port", "triton_grpc_port", "triton_metrics_port"):
+        for name in ("port", "triton_http_port", "triton_grpc_port", "triton_metrics_port",
+                     "metrics_port"):
             value = getattr(self, name)
-            if not 0 < value < 65536:
+            if not 0 < value < 65536 and not (name == "metrics_port" and value == 0):
                 raise SettingsError(f"{PREFIX}{name.upper()}={value} is not a TCP port")
         for name in ("triton_startup_timeout_s", "triton_timeout_s", "cpu_workers",
                      "max_body_bytes", "max_in_flight", "max_cost_in_flight", "max_fields",
@@ -144,6 +159,10 @@ class Settings:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be positive")
         if logging.getLevelName(self.log_level.upper()) == f"Level {self.log_level.upper()}":
             raise SettingsError(f"{PREFIX}LOG_LEVEL={self.log_level} is not a logging level")
+        if self.drain_delay_s < 0 or self.drain_timeout_s < 0:
+            raise SettingsError(f"{PREFIX}DRAIN_DELAY_S / _TIMEOUT_S must not be negative")
+        if self.tls_client_ca_file and not self.tls_cert_file:
+            raise SettingsError(f"{PREFIX}TLS_CLIENT_CA_FILE needs {PREFIX}TLS_CERT_FILE")
         if self.log_format not in ("text", "json"):
             raise SettingsError(f"{PREFIX}LOG_FORMAT={self.log_format} is not text or json")
         for name in ("liveness_threshold", "video_liveness_threshold"):

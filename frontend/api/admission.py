@@ -31,6 +31,11 @@ class Admission:
         self.max_cost = max_cost
         self.requests = 0
         self.cost = 0
+        self.closed = False
+
+    def close(self) -> None:
+        """Draining: every new request is refused (503) from now on."""
+        self.closed = True
 
     @contextmanager
     def admit(self, cost: int) -> Iterator[None]:
@@ -39,6 +44,8 @@ class Admission:
         Raises:
             ContractError(503): no room for it now.
         """
+        if self.closed:
+            raise ContractError(Code.SERVICE_UNAVAILABLE, "draining: the server is stopping")
         if self.requests >= self.max_requests or self.cost + cost > max(self.max_cost, cost):
             raise ContractError(
                 Code.SERVICE_UNAVAILABLE,

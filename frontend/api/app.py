@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from aiohttp import hdrs, web
 
-from deploy.embedded_triton import EmbeddedTriton, EmbeddedTritonConfig, TritonPorts
+from deploy.embedded_triton import (
+    EmbeddedTriton,
+    EmbeddedTritonConfig,
+    TritonPorts,
+    TritonSupervisor,
+)
 from frontend.api import middleware
 from frontend.api.admission import GATE, Admission, Gate
 from frontend.api.handlers import CONTRACT_ROUTES, contract_handler
@@ -27,14 +34,34 @@ LOGGER = logging.getLogger(__name__)
 SETTINGS = web.AppKey("settings", Settings)
 
 
+@dataclass
+class Health:
+    """What the probes report.
+
+    Attributes:
+        supervisor: the embedded Triton's supervisor (None with an external Triton).
+        draining: SIGTERM arrived: finish what is in progress, take nothing new.
+    """
+
+    supervisor: TritonSupervisor | None = None
+    draining: bool = False
+
+
+HEALTH = web.AppKey("health", Health)
+
+
 async def healthz(request: web.Request) -> web.Response:
-    """The process is up and serving HTTP."""
+    """Liveness: the process serves HTTP and can still recover its models (503 once the
+    embedded Triton could not be restarted: replace this process)."""
+    supervisor = request.app[HEALTH].supervisor
+    if supervisor is not None and supervisor.state == "failed":
+        return web.json_response({"status": "failed"}, status=503)
     return web.json_response({"status": "ok"})
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Triton and every model are ready; 503 otherwise."""
-    ready = await request.app[SERVICES].models.ready()
+    """Readiness: not draining, and Triton and every model ready; 503 otherwise."""
+    ready = not request.app[HEALTH].draining and await request.app[SERVICES].models.ready()
     return web.json_response({"ready": ready}, status=200 if ready else 503)
 
 
@@ -89,6 +116,8 @@ def _services_context(keyring: KeyRing, calibration: ScoreCalibration):
             )
             await asyncio.to_thread(embedded.start)
             url = embedded.grpc_url
+            app[HEALTH].supervisor = TritonSupervisor(embedded)
+            watching = asyncio.create_task(app[HEALTH].supervisor.run())
         models = TritonModels(
             url, timeout_s=settings.triton_timeout_s, observer=app[METRICS].observe_model_call
         )
@@ -102,6 +131,10 @@ def _services_context(keyring: KeyRing, calibration: ScoreCalibration):
         try:
             yield
         finally:
+            if embedded is not None:
+                watching.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watching
             await models.close()
             executor.shutdown(wait=True, cancel_futures=True)
             if embedded is not None:
@@ -131,8 +164,10 @@ def create_app(settings: Settings) -> web.Application:
         body_timeout_s=settings.body_timeout_s, max_fields=settings.max_fields,
     )
     app[SETTINGS] = settings
+    app[HEALTH] = Health()
     app[METRICS] = metrics
-    app.router.add_get("/metrics", metrics.handler)
+    if not settings.metrics_port:  # otherwise on its own listener (frontend.api.serve)
+        app.router.add_get("/metrics", metrics.handler)
     keyring = settings.keyring()
     try:
         calibration = ScoreCalibration.from_file(settings.calibration_file)

@@ -4,7 +4,7 @@ Two formats (``FACEGATE_LOG_FORMAT``): ``text``, the usual ``time level logger: 
 control characters in the message escaped (``\\n`` stays two characters) and a traceback's
 lines indented, so nothing a client sends can start a line that looks like a record; and
 ``json``, one JSON object per record (time, level, logger, message, request_id, exception),
-for a log shipper. The request id of the request being served comes from a context variable
+for a log shipper: the request id of the request being served comes from a context variable
 the middleware sets, so every record logged while serving it carries it.
 """
 
@@ -30,16 +30,14 @@ def escape(text: str) -> str:
 
 
 class TextFormatter(logging.Formatter):
-    """``time level logger: [request id] message``, one line per record plus an indented
-    traceback."""
+    """``time level logger: message`` (the middleware's messages start with the request id),
+    one line per record plus an indented traceback."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
-        message = escape(record.getMessage())
-        request_id = REQUEST_ID.get()
-        line = self.formatMessage(_with_message(record, message, request_id))
+        line = self.formatMessage(_with_message(record, escape(record.getMessage())))
         if record.exc_info:
             trace = self.formatException(record.exc_info)
             line += "\n" + "\n".join("    | " + escape(t) for t in trace.splitlines())
@@ -64,11 +62,9 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=True)
 
 
-def _with_message(
-    record: logging.LogRecord, message: str, request_id: str | None
-) -> logging.LogRecord:
+def _with_message(record: logging.LogRecord, message: str) -> logging.LogRecord:
     copy = logging.makeLogRecord(record.__dict__)
-    copy.message = f"[{request_id}] {message}" if request_id else message
+    copy.message = message
     copy.asctime = logging.Formatter.formatTime(logging.Formatter(), record)
     return copy
 

@@ -26,6 +26,11 @@ _MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 _CHANNEL_ARGS = [
     ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
     ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
+    # A Triton that went away is tried again within a second or two of coming back (gRPC's
+    # default back-off grows to two minutes).
+    ("grpc.initial_reconnect_backoff_ms", 500),
+    ("grpc.min_reconnect_backoff_ms", 500),
+    ("grpc.max_reconnect_backoff_ms", 2000),
 ]
 
 ObserveCall = Callable[[str, float, bool], None]
