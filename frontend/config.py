@@ -96,6 +96,9 @@ class Settings:
         tls_client_ca_file: with HTTPS, require client certificates signed by this CA (mTLS).
         metrics_port: serve /metrics on this port (on metrics_host) instead of the main one.
         metrics_host: address of the metrics listener.
+        api_keys_file: the callers' API keys, hashed (README "Who may call"); unset, anyone
+            who reaches the port is served (development).
+        require_api_keys: refuse to start without api_keys_file (production configs set it).
     """
 
     host: str = "0.0.0.0"
@@ -144,6 +147,8 @@ class Settings:
     tls_client_ca_file: str = ""
     metrics_port: int = 0
     metrics_host: str = "127.0.0.1"
+    api_keys_file: str = ""
+    require_api_keys: bool = False
 
     def __post_init__(self) -> None:
         for name in ("port", "triton_http_port", "triton_grpc_port", "triton_metrics_port",

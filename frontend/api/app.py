@@ -8,6 +8,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from aiohttp import hdrs, web
 
@@ -19,6 +20,7 @@ from deploy.embedded_triton import (
 )
 from frontend.api import middleware
 from frontend.api.admission import GATE, Admission, Gate
+from frontend.api.auth import ApiKeys, ApiKeysError, authentication
 from frontend.api.handlers import CONTRACT_ROUTES, contract_handler
 from frontend.api.metrics import METRICS, Metrics
 from frontend.api.services import SERVICES, build_services
@@ -150,12 +152,26 @@ def create_app(settings: Settings) -> web.Application:
         SettingsError: the AES keys are missing or malformed, or the calibration unusable.
     """
     metrics = Metrics()
+    who_may_call = []
+    if settings.api_keys_file:
+        try:
+            who_may_call = [authentication(ApiKeys(Path(settings.api_keys_file)))]
+        except ApiKeysError as error:
+            raise SettingsError(f"FACEGATE_API_KEYS_FILE: {error}") from error
+    elif settings.require_api_keys:
+        raise SettingsError("FACEGATE_REQUIRE_API_KEYS is set but FACEGATE_API_KEYS_FILE is not")
+    else:
+        LOGGER.warning(
+            "NO API KEYS (FACEGATE_API_KEYS_FILE unset): ANYONE WHO REACHES %s:%d IS SERVED, "
+            "/metrics INCLUDED. Development only.", settings.host, settings.port,
+        )
     app = web.Application(
         client_max_size=settings.max_body_bytes,
         middlewares=[
             middleware.request_ids,
             metrics.middleware(),
             middleware.errors,
+            *who_may_call,
             middleware.body_limits(settings.max_body_bytes),
         ],
     )

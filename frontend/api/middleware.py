@@ -55,7 +55,9 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return _error_response(request, code_for(error), error.headers)
     except ContractError as error:
         LOGGER.info("%s %s: %s", request_id_of(request), request.path, error)
-        return _error_response(request, error.code, field=field_of(error))
+        return _error_response(
+            request, error.code, field=field_of(error), retry_after_s=error.retry_after_s
+        )
     except Exception as error:  # noqa: BLE001 - the one place every failure is answered
         code = code_for(error)
         if code not in (Code.INTERNAL_ERROR, Code.SERVICE_UNAVAILABLE) and METRICS in request.app:
@@ -73,7 +75,8 @@ _UNREAD_BODY = (Code.REQUEST_TIMEOUT, Code.LENGTH_REQUIRED, Code.PAYLOAD_TOO_LAR
 
 
 def _error_response(
-    request: web.Request, code: Code, headers=None, *, field: str | None = None
+    request: web.Request, code: Code, headers=None, *, field: str | None = None,
+    retry_after_s: int | None = None,
 ) -> web.Response:
     """The error answer; a client error (400) names the request field it concerns, if any."""
     request[CODE] = code.info.code
@@ -81,8 +84,11 @@ def _error_response(
     response = web.json_response(
         error_body(code, request_id_of(request), field), status=code.info.http_status
     )
-    if code is Code.SERVICE_UNAVAILABLE:
-        response.headers[hdrs.RETRY_AFTER] = "1"
+    if code in (Code.SERVICE_UNAVAILABLE, Code.TOO_MANY_REQUESTS):
+        response.headers[hdrs.RETRY_AFTER] = str(retry_after_s or 1)
+    if code is Code.UNAUTHORIZED:
+        response.headers[hdrs.WWW_AUTHENTICATE] = 'Bearer realm="facegate"'
+
     if code in _UNREAD_BODY:
         response.force_close()  # the rest of the body is not worth reading
     if headers and hdrs.ALLOW in headers:

@@ -58,6 +58,9 @@ class Code(Enum):
                               "face")
 
     # HTTP-level answers: the code is the HTTP status, the message the seeds' status name.
+    UNAUTHORIZED = CodeInfo(401, "UNAUTHORIZED", 401,
+                            "API keys are configured and the request has no valid one "
+                            "(X-Api-Key or Authorization: Bearer)")
     NOT_FOUND = CodeInfo(404, "NOT_FOUND", 404, "unknown path")
     METHOD_NOT_ALLOWED = CodeInfo(405, "METHOD_NOT_ALLOWED", 405, "wrong HTTP method for the path")
     REQUEST_TIMEOUT = CodeInfo(408, "REQUEST_TIMEOUT", 408,
@@ -67,6 +70,9 @@ class Code(Enum):
                                "a POST body without Content-Length (e.g. chunked)")
     PAYLOAD_TOO_LARGE = CodeInfo(413, "PAYLOAD_TOO_LARGE", 413,
                                  "body larger than FACEGATE_MAX_BODY_BYTES")
+    TOO_MANY_REQUESTS = CodeInfo(429, "TOO_MANY_REQUESTS", 429,
+                                 "the API key's client is over its rate or concurrency limit; "
+                                 "Retry-After says when to try again")
     INTERNAL_ERROR = CodeInfo(500, "INTERNAL_ERROR", 500,
                               "a fault in the server; the request_id finds it in the log")
     SERVICE_UNAVAILABLE = CodeInfo(503, "SERVICE_UNAVAILABLE", 503,
@@ -97,13 +103,18 @@ class ContractError(Exception):
         code: the contract code.
         detail: what went wrong, for the log.
         field: the request field it concerns, named in the error answer (or None).
+        retry_after_s: for 429 and 503, the ``Retry-After`` to send (None: 1 s).
     """
 
-    def __init__(self, code: Code, detail: str = "", *, field: str | None = None) -> None:
+    def __init__(
+        self, code: Code, detail: str = "", *, field: str | None = None,
+        retry_after_s: int | None = None,
+    ) -> None:
         super().__init__(f"{code.info.code} {code.info.message}" + (f": {detail}" if detail else ""))
         self.code = code
         self.detail = detail
         self.field = field
+        self.retry_after_s = retry_after_s
 
 
 def field_of(error: BaseException) -> str | None:

@@ -196,7 +196,12 @@ def build_openapi(
             + " Every answer carries request_id and an X-Request-Id header.",
         },
         "paths": paths,
+        "security": [{"ApiKey": []}, {"Bearer": []}, {}],
         "components": {
+            "securitySchemes": {
+                "ApiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
+                "Bearer": {"type": "http", "scheme": "bearer"},
+            },
             "responses": {
                 f"http{c.info.http_status}": {
                     "description": f"{c.info.message}: {c.info.when}.",

@@ -53,6 +53,7 @@ class Api:
         *,
         form: str = "urlencoded",
         files: dict[str, bytes] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> Answer:
         """POST fields as ``urlencoded``, ``multipart`` or ``json``; files force multipart."""
         # Large bodies go as file objects: aiohttp warns that big raw bytes block the loop.
@@ -67,19 +68,19 @@ class Api:
                     filename=f"{name}.bin",
                     content_type="application/octet-stream",
                 )
-            response = await self.session.post(path, data=data)
+            response = await self.session.post(path, data=data, headers=headers)
         elif form == "json":
             response = await self.session.post(
                 path,
                 data=io.BytesIO(json.dumps(fields).encode()),
-                headers={"Content-Type": "application/json"},
+                headers={"Content-Type": "application/json", **(headers or {})},
             )
         else:
             encoded = {k: str(v).lower() if isinstance(v, bool) else v for k, v in fields.items()}
             response = await self.session.post(
                 path,
                 data=io.BytesIO(urlencode(encoded).encode()),
-                headers={"Content-Type": "application/x-www-form-urlencoded"},
+                headers={"Content-Type": "application/x-www-form-urlencoded", **(headers or {})},
             )
         return await self.answer(response, path, "post")
 

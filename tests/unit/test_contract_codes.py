@@ -24,8 +24,9 @@ def test_every_error_code_of_the_contract_and_its_extensions_is_there_with_http_
 
 def test_http_level_answers_use_the_status_as_code_and_the_seeds_status_names():
     assert {c.info.code: c.info.message for c in HTTP_ERRORS} == {
-        404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 408: "REQUEST_TIMEOUT", 411: "LENGTH_REQUIRED",
-        413: "PAYLOAD_TOO_LARGE", 500: "INTERNAL_ERROR", 503: "SERVICE_UNAVAILABLE",
+        401: "UNAUTHORIZED", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED",
+        408: "REQUEST_TIMEOUT", 411: "LENGTH_REQUIRED", 413: "PAYLOAD_TOO_LARGE",
+        429: "TOO_MANY_REQUESTS", 500: "INTERNAL_ERROR", 503: "SERVICE_UNAVAILABLE",
     }
 
 
