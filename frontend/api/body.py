@@ -18,6 +18,7 @@ import json
 import urllib.parse
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from frontend.contract.codes import Code, ContractError
 
@@ -82,7 +83,7 @@ async def _multipart(request: web.Request, max_fields: int) -> RawFields:
                 except (UnicodeDecodeError, LookupError):
                     value = data
             fields.setdefault(part.name, value)
-    except (ValueError, AssertionError) as error:
+    except (ValueError, AssertionError, HttpProcessingError) as error:
         raise ContractError(Code.INVALID_ARGUMENT, f"malformed multipart body: {error}") from error
     return fields
 
