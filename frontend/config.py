@@ -46,7 +46,7 @@ class Settings:
     """Server settings (environment variable = ``FACEGATE_`` + the upper-cased field name).
 
     Attributes:
-        host: address the HTTP server binds.
+        host: address the HTTP server binds (loopback by default; images set 0.0.0.0).
         port: HTTP port (the SenseID sample client posts to 3000).
         triton_url: gRPC ``host:port`` of an external Triton; empty starts the embedded one.
         model_repository: repository the embedded Triton serves.
@@ -101,7 +101,7 @@ class Settings:
         require_api_keys: refuse to start without api_keys_file (production configs set it).
     """
 
-    host: str = "0.0.0.0"
+    host: str = "127.0.0.1"
     port: int = 3000
     triton_url: str = ""
     model_repository: Path = DEFAULT_MODEL_REPOSITORY

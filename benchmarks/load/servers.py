@@ -130,6 +130,7 @@ def start_facegate(name: str, logs: Path, env: Mapping[str, str] | None = None) 
         # above the sweep's 64 connections plus the scrapes: the sweep measures capacity, not
         # the admission limit (tests/integration/test_response_codes.py covers that)
         "FACEGATE_MAX_IN_FLIGHT": "128",
+        "FACEGATE_MAX_COST_IN_FLIGHT": "4096",
         **(env or {}),
     }
     process, log = _spawn(name, "frontend", [], settings, port, logs)

@@ -53,3 +53,18 @@ def test_the_server_refuses_to_start_with_an_unusable_calibration(tmp_path):
 def test_the_server_refuses_to_start_without_an_aes_key():
     with pytest.raises(SettingsError, match="FACEGATE_AES_KEY"):
         create_app(Settings())
+
+
+def test_every_setting_is_in_the_readmes_configuration_table():
+    from dataclasses import fields
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme[readme.index("## Configuration"):readme.index("## Deployment")]
+    def listed(name: str) -> bool:  # rows may pair names: `FACEGATE_TLS_CERT_FILE` / `_KEY_FILE`
+        upper = name.upper()
+        return any(f"`{form}`" in table for form in (
+            f"FACEGATE_{upper}", f"_{upper}", f"_{upper.split('_', 1)[-1]}",
+        ))
+
+    assert [f.name for f in fields(Settings) if not listed(f.name)] == []
