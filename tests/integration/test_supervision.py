@@ -18,9 +18,13 @@ from urllib.parse import urlencode
 import aiohttp
 import pytest
 
+from deploy.embedded_triton import EmbeddedTriton, EmbeddedTritonConfig, TritonPorts
+from frontend.config import Settings
 from frontend.contract.fields import IMAGE_VERIFICATION, SILENT_DETECTION
 from frontend.crypto import KeyRing
 from tests.conftest import DATA, REPO_ROOT, free_port
+from tests.integration.conftest import SAMPLE_KEY
+from tests.integration.http import serving
 
 KEY = "k" * 32
 PHOTO = DATA / "faces/Aaron_Peirsol/Aaron_Peirsol_0001.jpg"
@@ -167,3 +171,31 @@ async def test_sigterm_finishes_the_request_in_progress_then_exits(running, sess
     assert answer["code"] == 1000
     assert await asyncio.to_thread(running.process.wait, 60) == 0
     assert _children(running.process.pid) == []
+
+
+async def test_an_external_triton_that_goes_away_and_comes_back_is_picked_up_again(
+    model_repository, keyring
+):
+    config = EmbeddedTritonConfig(model_repository=model_repository,
+                                  ports=TritonPorts(free_port(), free_port(), free_port()))
+    external = EmbeddedTriton(config)
+    await asyncio.to_thread(external.start)
+    settings = Settings(triton_url=external.grpc_url, triton_timeout_s=5, aes_key=SAMPLE_KEY,
+                        cpu_workers=2)
+    try:
+        async with serving(settings, keyring) as api:
+            photo = api.seal(PHOTO.read_bytes())
+            fields = {"first_encrypted_image": photo, "second_encrypted_image": photo}
+            assert (await api.post(IMAGE_VERIFICATION.path, fields)).code == 1000
+            await asyncio.to_thread(external.stop)
+            assert (await api.post(IMAGE_VERIFICATION.path, fields)).code == 503
+            async with api.session.get("/readyz") as response:
+                assert response.status == 503
+            await asyncio.to_thread(external.start)
+
+            async def served() -> bool:
+                return (await api.post(IMAGE_VERIFICATION.path, fields)).code == 1000
+
+            assert await _until(served, 10) < 10
+    finally:
+        await asyncio.to_thread(external.stop)
