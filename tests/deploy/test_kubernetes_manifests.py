@@ -4,12 +4,13 @@ No cluster here: `kubernetes-validate` checks every object against the OpenAPI s
 Kubernetes release (strict: an unknown or misspelt field fails), and the tests below check
 what a schema cannot, such as selectors that select nothing or a port that no container opens;
 and the production rules: API keys required (from a Secret mounted so that it updates in
-place), /metrics on a port of its own that only Prometheus reaches, a
+place), TLS at the Ingress, /metrics on a port of its own that only Prometheus reaches, a
 drain that fits the termination grace period, the legacy fixed-IV form off.
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -38,7 +39,7 @@ KUBERNETES_VERSIONS = ("1.30", "1.37")
 
 MANIFESTS = sorted(p for p in K8S_BASE.glob("*.yaml") if p.name != "kustomization.yaml")
 FRONTEND, TRITON = "facegate-frontend", "facegate-triton"
-AES_SECRET, API_KEYS_SECRET = "facegate-aes", "facegate-api-keys"
+AES_SECRET, API_KEYS_SECRET, TLS_SECRET = "facegate-aes", "facegate-api-keys", "facegate-tls"
 DRAIN_MARGIN_S = 5
 """Seconds left, past the preStop hook, the drain delay and the drain timeout, before SIGKILL."""
 
@@ -89,6 +90,12 @@ def _secret_file(deployment: str, path: str) -> tuple[dict, dict]:
     volume = _volumes(deployment)[mount[0]["name"]]["secret"]
     (item,) = [i for i in volume["items"] if i["path"] == file.name]
     return volume, item
+
+
+def _nginx_size(text: str) -> int:
+    """An nginx size (``80m``: nginx's k, m and g are powers of 1024) in bytes."""
+    number, unit = re.fullmatch(r"(\d+)([kKmMgG]?)", text).groups()
+    return int(number) * 1024 ** " kmg".index(unit.lower() or " ")
 
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
@@ -279,7 +286,7 @@ def test_metrics_have_their_own_port_that_only_prometheus_scrapes():
     assert settings.metrics_host == "0.0.0.0"  # reachable from Prometheus' pod
     annotations = k8s_object("Deployment", FRONTEND)["spec"]["template"]["metadata"]["annotations"]
     assert int(annotations["prometheus.io/port"]) == settings.metrics_port
-    # The Service does not carry the metrics port.
+    # Neither the Service nor the Ingress carries the metrics port.
     assert {p["targetPort"] for p in k8s_object("Service", FRONTEND)["spec"]["ports"]} == {"http"}
 
 
@@ -295,6 +302,50 @@ def test_drain_fits_in_the_termination_grace_period():
     assert settings.drain_delay_s > 0
     grace = _pod_spec(FRONTEND)["terminationGracePeriodSeconds"]
     assert grace >= pre_stop_s + settings.drain_delay_s + settings.drain_timeout_s + DRAIN_MARGIN_S
+
+
+def test_ingress_terminates_tls_and_routes_to_the_api_port_only():
+    ingress = k8s_object("Ingress", FRONTEND)["spec"]
+    assert ingress["ingressClassName"]
+    (tls,) = ingress["tls"]
+    assert tls["secretName"] == TLS_SECRET
+    service_ports = {p["name"] for p in k8s_object("Service", FRONTEND)["spec"]["ports"]}
+    for rule in ingress["rules"]:
+        assert rule["host"] in tls["hosts"], "every host is served over TLS"
+        for path in rule["http"]["paths"]:
+            backend = path["backend"]["service"]
+            assert backend["name"] == FRONTEND and backend["port"]["name"] in service_ports
+            assert backend["port"]["name"] == "http"
+    assert "defaultBackend" not in ingress
+
+
+def test_ingress_limits_match_the_frontends():
+    annotations = k8s_object("Ingress", FRONTEND)["metadata"]["annotations"]
+    settings = _frontend_settings()
+    nginx = "nginx.ingress.kubernetes.io/"
+    assert _nginx_size(annotations[nginx + "proxy-body-size"]) == settings.max_body_bytes
+    # A request allowed to finish during a drain is not cut off by the proxy first.
+    for timeout in ("proxy-read-timeout", "proxy-send-timeout"):
+        assert int(annotations[nginx + timeout]) > settings.drain_timeout_s
+    assert annotations[nginx + "ssl-redirect"] == "true"
+
+
+def test_only_the_ingress_controller_and_prometheus_reach_the_frontends():
+    policy = k8s_object("NetworkPolicy", FRONTEND)["spec"]
+    labels = k8s_object("Deployment", FRONTEND)["spec"]["template"]["metadata"]["labels"]
+    assert policy["podSelector"]["matchLabels"].items() <= labels.items()
+    assert policy["policyTypes"] == ["Ingress"]
+    opened = {}
+    for rule in policy["ingress"]:
+        (source,) = rule["from"]
+        assert set(source) == {"namespaceSelector"}  # no ipBlock, no whole-cluster podSelector
+        (namespace,) = source["namespaceSelector"]["matchLabels"].items()
+        assert namespace[0] == "kubernetes.io/metadata.name"
+        for port in rule["ports"]:
+            opened.setdefault(port["port"], set()).add(namespace[1])
+    assert opened == {"http": {"ingress-nginx"}, "metrics": {"monitoring"}}
+    container_ports = {p["name"] for p in _container(FRONTEND)["ports"]}
+    assert set(opened) == container_ports
 
 
 def test_frontend_variables_are_server_settings_and_tritons_are_the_entrypoints():
