@@ -235,6 +235,9 @@ def test_drain_outlasts_the_load_balancers_checks_and_fits_before_sigkill(compos
     assert settings.drain_delay_s >= int(options["fall"]) * _seconds(options["inter"])
     grace = _seconds(compose["services"]["frontend"]["stop_grace_period"])
     assert grace >= settings.drain_delay_s + settings.drain_timeout_s + DRAIN_MARGIN_S
+    # A request allowed to finish during the drain is not cut off by HAProxy first.
+    (server_timeout,) = re.findall(r"^\s*timeout server (\S+)$", config, re.M)
+    assert _seconds(server_timeout) > settings.drain_timeout_s
 
 
 def test_prometheus_scrapes_every_frontend_replica_and_triton(compose):
