@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from pathlib import Path
 
 import pytest
 from compose_spec import PyCompose
 
+from frontend.api.middleware import REQUEST_ID_HEADER
 from frontend.config import PREFIX, Settings
 from tests.deploy.compose import MissingVariable, load_compose, variables
 from tests.deploy.files import (
@@ -190,6 +192,16 @@ def test_load_balancer_terminates_tls_and_serves_no_plain_http(compose):
                      re.M)
     assert re.search(r"^\s*http-request set-header X-Forwarded-Proto https$", config, re.M)
     assert re.search(r"^\s*option forwardfor$", config, re.M)
+
+
+def test_load_balancer_logs_the_frontends_request_id():
+    """The frontends see HAProxy's address, HAProxy the client's: its log line carries the
+    request id the frontend answered with, so one id leads from the edge to the server log."""
+    config = HAPROXY_FILE.read_text()
+    (length,) = re.findall(r"^\s*declare capture response len (\d+)$", config, re.M)
+    (header,) = re.findall(r"^\s*http-response capture res\.hdr\(([\w-]+)\) id 0$", config, re.M)
+    assert header == REQUEST_ID_HEADER
+    assert int(length) >= len(uuid.uuid4().hex)  # the ids are uuid4 hex (middleware.request_ids)
 
 
 def test_frontends_require_api_keys_from_an_operator_file(compose):
