@@ -8,13 +8,23 @@ folder covers everything below it) to the repository's files, so the tests see e
 
 from __future__ import annotations
 
+import datetime
+import http.server
 import json
 import os
 import re
+import ssl
 import subprocess
+import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from frontend.config import PREFIX, Settings
 from model_repository.specs import MODELS
@@ -137,6 +147,91 @@ def test_frontend_image_variables_are_server_settings():
         for name in re.findall(r"(\w+)=", env):
             assert not name.startswith(PREFIX) or name in known, name
     assert "FACEGATE_TRITON_URL=triton:8001" in " ".join(_instructions(FRONTEND, "ENV"))
+
+
+def _image_env(dockerfile: Path) -> dict[str, str]:
+    """The ENV defaults (``NAME=value`` pairs)."""
+    return dict(re.findall(r"(\w+)=(\S+)", " ".join(_instructions(dockerfile, "ENV"))))
+
+
+def test_frontend_image_serves_metrics_on_a_port_of_its_own():
+    """Run without the deploy files, the image still keeps /metrics off the API port."""
+    settings = Settings.from_env({k: v for k, v in _image_env(FRONTEND).items()
+                                  if k.startswith(PREFIX)})
+    assert settings.metrics_port and settings.metrics_port != settings.port
+    exposed = {int(p) for args in _instructions(FRONTEND, "EXPOSE") for p in args.split()}
+    assert exposed == {settings.port, settings.metrics_port}
+
+
+class _Health(http.server.BaseHTTPRequestHandler):
+    status = 200
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        self.send_response(self.status if self.path == "/healthz" else 404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def health_server(tmp_path) -> Iterator:
+    """Start a stand-in /healthz on a free port, plain or over TLS with a self-signed
+    certificate; yields start(tls) -> (port, certificate file or "")."""
+    servers = []
+
+    def start(tls: bool, status: int = 200) -> tuple[int, str]:
+        handler = type("Health", (_Health,), {"status": status})
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        certificate = ""
+        if tls:
+            key = ec.generate_private_key(ec.SECP256R1())
+            name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "facegate.test")])
+            now = datetime.datetime.now(datetime.timezone.utc)
+            cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+                    .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                    .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+                    .sign(key, hashes.SHA256()))
+            cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+            cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+            key_file.write_bytes(key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption()))
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(cert_file, key_file)
+            server.socket = context.wrap_socket(server.socket, server_side=True)
+            certificate = str(cert_file)
+        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+        servers.append(server)
+        return server.server_address[1], certificate
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def _frontend_healthcheck(environ: dict[str, str]) -> int:
+    """Run the frontend image's HEALTHCHECK program here; its exit status."""
+    (healthcheck,) = _instructions(FRONTEND, "HEALTHCHECK")
+    command = json.loads(healthcheck[healthcheck.index("CMD") + 3:])
+    result = subprocess.run([sys.executable, *command[1:]], env={"PATH": os.environ["PATH"],
+                            **environ}, capture_output=True, timeout=30)
+    return result.returncode
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
+def test_frontend_healthcheck_asks_healthz_over_http_or_https(health_server, tls: bool):
+    """With FACEGATE_TLS_CERT_FILE set the server speaks only HTTPS on its port, and the
+    check follows; a 503 from /healthz fails it."""
+    port, certificate = health_server(tls)
+    environ = {"FACEGATE_PORT": str(port)}
+    if certificate:
+        environ["FACEGATE_TLS_CERT_FILE"] = certificate
+    assert _frontend_healthcheck(environ) == 0
+    failing, certificate = health_server(tls, status=503)
+    assert _frontend_healthcheck({**environ, "FACEGATE_PORT": str(failing)}) != 0
 
 
 def test_frontend_context_holds_the_package_and_no_models_weights_or_venv():

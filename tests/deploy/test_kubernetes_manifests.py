@@ -2,11 +2,15 @@
 
 No cluster here: `kubernetes-validate` checks every object against the OpenAPI schema of a
 Kubernetes release (strict: an unknown or misspelt field fails), and the tests below check
-what a schema cannot, such as selectors that select nothing or a port that no container opens.
+what a schema cannot, such as selectors that select nothing or a port that no container opens;
+and the production rules: API keys required (from a Secret mounted so that it updates in
+place), TLS at the Ingress, /metrics on a port of its own that only Prometheus reaches, a
+drain that fits the termination grace period, the legacy fixed-IV form off.
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -14,6 +18,8 @@ import kubernetes_validate
 import pytest
 
 from deploy.embedded_triton import _child_environment, _pytriton_dirs
+from frontend.api.app import create_app
+from frontend.api.auth import key_hash
 from frontend.config import PREFIX, Settings, SettingsError
 from model_repository.triton_config import TRT_ENGINE_CACHE
 from tests.deploy.files import (
@@ -33,6 +39,9 @@ KUBERNETES_VERSIONS = ("1.30", "1.37")
 
 MANIFESTS = sorted(p for p in K8S_BASE.glob("*.yaml") if p.name != "kustomization.yaml")
 FRONTEND, TRITON = "facegate-frontend", "facegate-triton"
+AES_SECRET, API_KEYS_SECRET, TLS_SECRET = "facegate-aes", "facegate-api-keys", "facegate-tls"
+DRAIN_MARGIN_S = 5
+"""Seconds left, past the preStop hook, the drain delay and the drain timeout, before SIGKILL."""
 
 
 def _pod_spec(deployment: str) -> dict:
@@ -55,6 +64,38 @@ def _mounts(deployment: str) -> dict[str, str]:
 
 def _volumes(deployment: str) -> dict[str, dict]:
     return {v["name"]: v for v in _pod_spec(deployment)["volumes"]}
+
+
+def _frontend_settings() -> Settings:
+    """The settings a frontend pod starts with, from its literal variables (each value as the
+    server parses it; those from Secrets are left at their defaults)."""
+    env = {name: e["value"] for name, e in _env(FRONTEND).items() if "value" in e}
+    return Settings.from_env(env)
+
+
+def _example_secret(name: str) -> dict:
+    (secret,) = [s for s in load_yaml_documents(K8S_SECRET_EXAMPLE)
+                 if s["metadata"]["name"] == name]
+    return secret
+
+
+def _secret_file(deployment: str, path: str) -> tuple[dict, dict]:
+    """The Secret volume a file path lies on, and the volume's item for that file."""
+    file = Path(path)
+    mount = [m for m in _container(deployment)["volumeMounts"]
+             if m["mountPath"] == str(file.parent)]
+    assert len(mount) == 1, f"{path} is not on one mount"
+    # A subPath mount is a copy the kubelet never updates: the reload would never see a change.
+    assert "subPath" not in mount[0] and "subPathExpr" not in mount[0]
+    volume = _volumes(deployment)[mount[0]["name"]]["secret"]
+    (item,) = [i for i in volume["items"] if i["path"] == file.name]
+    return volume, item
+
+
+def _nginx_size(text: str) -> int:
+    """An nginx size (``80m``: nginx's k, m and g are powers of 1024) in bytes."""
+    number, unit = re.fullmatch(r"(\d+)([kKmMgG]?)", text).groups()
+    return int(number) * 1024 ** " kmg".index(unit.lower() or " ")
 
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
@@ -184,29 +225,127 @@ def test_pods_meet_the_restricted_pod_security_standard():
 
 
 def test_aes_keys_come_from_the_secret_and_never_from_a_manifest():
-    secret = load_yaml(K8S_SECRET_EXAMPLE)
-    env, mounts, volumes = _env(FRONTEND), _mounts(FRONTEND), _volumes(FRONTEND)
+    secret = _example_secret(AES_SECRET)
+    env = _env(FRONTEND)
     assert "FACEGATE_AES_KEY" not in env
-    key_file = Path(env["FACEGATE_AES_KEY_FILE"]["value"])
-    volume = volumes[mounts[str(key_file.parent)]]["secret"]
-    assert volume["secretName"] == secret["metadata"]["name"]
-    (item,) = volume["items"]
-    assert item["path"] == key_file.name and item["key"] in secret["stringData"]
+    volume, item = _secret_file(FRONTEND, env["FACEGATE_AES_KEY_FILE"]["value"])
+    assert volume["secretName"] == AES_SECRET and item["key"] in secret["stringData"]
     iv = env["FACEGATE_AES_IV"]["valueFrom"]["secretKeyRef"]
-    assert iv["name"] == secret["metadata"]["name"] and iv["key"] in secret["stringData"]
-    # Nothing in the kustomization carries a key: the Secret is created by the operator.
+    assert iv["name"] == AES_SECRET and iv["key"] in secret["stringData"]
+    # Nothing in the kustomization carries a key: the Secrets are created by the operator.
     assert all(o["kind"] != "Secret" for o in k8s_objects())
 
 
 def test_example_secret_cannot_start_a_server(tmp_path):
     """Its placeholders are not valid keys, so applying the example fails closed."""
-    secret = load_yaml(K8S_SECRET_EXAMPLE)["stringData"]
+    secret = _example_secret(AES_SECRET)["stringData"]
     keys = tmp_path / "keys"
     keys.write_text(secret["aes-keys"])
     with pytest.raises(SettingsError):
         Settings(aes_key_file=str(keys)).keyring()
     with pytest.raises(SettingsError):
         Settings(aes_key="k" * 32, aes_iv=secret["aes-iv"]).keyring()
+
+
+def test_frontends_require_api_keys_from_a_secret_updated_in_place():
+    settings = _frontend_settings()
+    assert settings.require_api_keys is True
+    volume, item = _secret_file(FRONTEND, settings.api_keys_file)
+    assert volume["secretName"] == API_KEYS_SECRET
+    assert item["key"] in _example_secret(API_KEYS_SECRET)["stringData"]
+    assert "optional" not in volume or volume["optional"] is False  # no Secret, no pod
+
+
+def test_example_api_keys_secret_cannot_start_a_server(tmp_path):
+    """The example's key hash is a placeholder: a server given it refuses to start, whereas
+    the same file with a real hash in its place starts."""
+    example = _example_secret(API_KEYS_SECRET)["stringData"]["api-keys.json"]
+    keys = tmp_path / "keys.json"
+    keys.write_text(example)
+    settings = Settings(aes_key="k" * 32, triton_url="facegate-triton:8001",
+                        require_api_keys=True, api_keys_file=str(keys))
+    with pytest.raises(SettingsError, match="API_KEYS_FILE"):
+        create_app(settings)
+    keys.write_text(example.replace("sha256:REPLACE-ME", key_hash("a real key")))
+    create_app(settings)  # the placeholder, and only it, stopped the server
+    # And without the Secret's file at all, FACEGATE_REQUIRE_API_KEYS stops it too.
+    with pytest.raises(SettingsError, match="REQUIRE_API_KEYS"):
+        create_app(Settings(aes_key="k" * 32, triton_url="facegate-triton:8001",
+                            require_api_keys=True))
+
+
+def test_legacy_fixed_iv_form_is_off():
+    assert _frontend_settings().allow_legacy_iv is False
+
+
+def test_metrics_have_their_own_port_that_only_prometheus_scrapes():
+    settings = _frontend_settings()
+    container = _container(FRONTEND)
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"http": settings.port, "metrics": settings.metrics_port}
+    assert settings.metrics_host == "0.0.0.0"  # reachable from Prometheus' pod
+    annotations = k8s_object("Deployment", FRONTEND)["spec"]["template"]["metadata"]["annotations"]
+    assert int(annotations["prometheus.io/port"]) == settings.metrics_port
+    # Neither the Service nor the Ingress carries the metrics port.
+    assert {p["targetPort"] for p in k8s_object("Service", FRONTEND)["spec"]["ports"]} == {"http"}
+
+
+def test_drain_fits_in_the_termination_grace_period():
+    """Deletion: the endpoint is removed while preStop sleeps (the pod still serves), then
+    SIGTERM: requests still routed here get 503 for the drain delay, then requests in progress
+    get the drain timeout; the kubelet kills at terminationGracePeriodSeconds, counted from
+    the start of preStop."""
+    settings = _frontend_settings()
+    command = _container(FRONTEND)["lifecycle"]["preStop"]["exec"]["command"]
+    assert command[0] == "sleep"
+    pre_stop_s = float(command[1])
+    assert settings.drain_delay_s > 0
+    grace = _pod_spec(FRONTEND)["terminationGracePeriodSeconds"]
+    assert grace >= pre_stop_s + settings.drain_delay_s + settings.drain_timeout_s + DRAIN_MARGIN_S
+
+
+def test_ingress_terminates_tls_and_routes_to_the_api_port_only():
+    ingress = k8s_object("Ingress", FRONTEND)["spec"]
+    assert ingress["ingressClassName"]
+    (tls,) = ingress["tls"]
+    assert tls["secretName"] == TLS_SECRET
+    service_ports = {p["name"] for p in k8s_object("Service", FRONTEND)["spec"]["ports"]}
+    for rule in ingress["rules"]:
+        assert rule["host"] in tls["hosts"], "every host is served over TLS"
+        for path in rule["http"]["paths"]:
+            backend = path["backend"]["service"]
+            assert backend["name"] == FRONTEND and backend["port"]["name"] in service_ports
+            assert backend["port"]["name"] == "http"
+    assert "defaultBackend" not in ingress
+
+
+def test_ingress_limits_match_the_frontends():
+    annotations = k8s_object("Ingress", FRONTEND)["metadata"]["annotations"]
+    settings = _frontend_settings()
+    nginx = "nginx.ingress.kubernetes.io/"
+    assert _nginx_size(annotations[nginx + "proxy-body-size"]) == settings.max_body_bytes
+    # A request allowed to finish during a drain is not cut off by the proxy first.
+    for timeout in ("proxy-read-timeout", "proxy-send-timeout"):
+        assert int(annotations[nginx + timeout]) > settings.drain_timeout_s
+    assert annotations[nginx + "ssl-redirect"] == "true"
+
+
+def test_only_the_ingress_controller_and_prometheus_reach_the_frontends():
+    policy = k8s_object("NetworkPolicy", FRONTEND)["spec"]
+    labels = k8s_object("Deployment", FRONTEND)["spec"]["template"]["metadata"]["labels"]
+    assert policy["podSelector"]["matchLabels"].items() <= labels.items()
+    assert policy["policyTypes"] == ["Ingress"]
+    opened = {}
+    for rule in policy["ingress"]:
+        (source,) = rule["from"]
+        assert set(source) == {"namespaceSelector"}  # no ipBlock, no whole-cluster podSelector
+        (namespace,) = source["namespaceSelector"]["matchLabels"].items()
+        assert namespace[0] == "kubernetes.io/metadata.name"
+        for port in rule["ports"]:
+            opened.setdefault(port["port"], set()).add(namespace[1])
+    assert opened == {"http": {"ingress-nginx"}, "metrics": {"monitoring"}}
+    container_ports = {p["name"] for p in _container(FRONTEND)["ports"]}
+    assert set(opened) == container_ports
 
 
 def test_frontend_variables_are_server_settings_and_tritons_are_the_entrypoints():
