@@ -1,37 +1,38 @@
-"""Triton python-backend model that runs ``model.onnx`` beside it in ONNX Runtime.
+"""Triton python-backend model that runs ``model.onnx`` beside it on the CPU.
 
-The embedded tritonserver (from the nvidia-pytriton wheel) has no ONNX Runtime backend, so the
-model builder copies this file to ``embedded/<model>/1/model.py``. Triton's dynamic batcher
-hands `execute` every request it gathered; they are checked one by one (a malformed request
-fails alone), concatenated along the batch dimension, run as one ONNX Runtime call and split.
+The embedded tritonserver (from the nvidia-pytriton wheel) has no ONNX Runtime or OpenVINO
+backend, so the model builder copies this file to ``embedded/<model>/1/model.py``; the config's
+``RUNTIME`` and ``PRECISION`` parameters (from the model's `ModelSpec.cpu_runtime`) say which
+runtime runs the file (`model_repository.cpu_runtimes`). Triton's dynamic batcher hands
+`execute` every request it gathered; they are checked one by one (a malformed request fails
+alone), concatenated along the batch dimension, run as one call and split.
 """
 
 import json
 import os
 
 import numpy as np
-import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
+
+from model_repository.cpu_runtimes import open_runner
 
 
 class TritonPythonModel:
-    """One ONNX Runtime session per model instance."""
+    """One runtime session per model instance."""
 
     def initialize(self, args):
         config = json.loads(args["model_config"])
         model_dir = os.path.join(args["model_repository"], args["model_version"])
-        options = ort.SessionOptions()
-        threads = int(os.environ.get("FACEGATE_ORT_THREADS", "0"))
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        # The three models' sessions share the machine's cores. ONNX Runtime's pool threads
-        # spin after each op by default, which on a small CPU burns the cycles another
-        # model's session (or the frontend) is waiting for; FACEGATE_ORT_SPIN=1 restores it.
-        spin = os.environ.get("FACEGATE_ORT_SPIN", "0")
-        options.add_session_config_entry("session.intra_op.allow_spinning", spin)
-        options.add_session_config_entry("session.inter_op.allow_spinning", spin)
-        self.session = ort.InferenceSession(
-            os.path.join(model_dir, "model.onnx"), options, providers=["CPUExecutionProvider"]
+        parameters = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
+        # The models share the machine's cores with each other and the frontend: ONNX
+        # Runtime's threads spin after each op by default, burning the cycles another model is
+        # waiting for, so they don't unless FACEGATE_ORT_SPIN=1.
+        self.run = open_runner(
+            os.path.join(model_dir, "model.onnx"),
+            engine=parameters.get("RUNTIME", "onnxruntime"),
+            precision=parameters.get("PRECISION", "f32"),
+            threads=int(os.environ.get("FACEGATE_ORT_THREADS", "0")),
+            spin=os.environ.get("FACEGATE_ORT_SPIN", "0") == "1",
         )
         self.inputs = [(t["name"], [int(d) for d in t["dims"]]) for t in config["input"]]
         self.outputs = [t["name"] for t in config["output"]]
@@ -64,7 +65,8 @@ class TritonPythonModel:
                 slot.append(array)
         if good:
             batch = {name: np.concatenate(parts) for (name, _), parts in zip(self.inputs, feeds)}
-            results = self.session.run(self.outputs, batch)
+            computed = self.run(batch)
+            results = [computed[name] for name in self.outputs]
             offset = 0
             for index, size in good:
                 tensors = [
@@ -76,4 +78,4 @@ class TritonPythonModel:
         return responses
 
     def finalize(self):
-        self.session = None
+        self.run = None

@@ -76,6 +76,20 @@ class BatchingSpec:
 
 
 @dataclass(frozen=True)
+class CpuRuntime:
+    """How the model runs on a CPU (the embedded Triton, and in-process), chosen by measurement
+    (`benchmarks/README.md`); the GPU container always runs it with ONNX Runtime + TensorRT.
+
+    Attributes:
+        engine: ``onnxruntime`` or ``openvino``.
+        precision: ``f32`` or ``bf16`` (OpenVINO only).
+    """
+
+    engine: str = "onnxruntime"
+    precision: str = "f32"
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """Everything about one served model.
 
@@ -86,6 +100,7 @@ class ModelSpec:
         inputs: graph inputs, batch dimension excluded.
         outputs: graph outputs, batch dimension excluded.
         batching: dynamic batching settings.
+        cpu_runtime: the runtime on a CPU.
     """
 
     name: str
@@ -94,6 +109,7 @@ class ModelSpec:
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
     batching: BatchingSpec
+    cpu_runtime: CpuRuntime = CpuRuntime()
 
 
 YUNET_INPUT_SIZE = 640

@@ -84,6 +84,10 @@ def config_dict(spec: ModelSpec, flavour: Flavour, *, dynamic_batching: bool = T
     else:
         config["backend"] = "python"
         config["instance_group"] = [{"kind": "KIND_CPU", "count": batching.instance_count}]
+        config["parameters"] = {
+            "RUNTIME": {"string_value": spec.cpu_runtime.engine},
+            "PRECISION": {"string_value": spec.cpu_runtime.precision},
+        }
     return config
 
 

@@ -34,7 +34,10 @@ from preprocessing.detection import detector_sizes
 
 def load_ort(pool: concurrent.futures.Executor, repository: Path = NATIVE_REPOSITORY) -> Describe:
     """Photo -> mirror-averaged descriptor of the face nearest the centre, by ONNX Runtime."""
-    models = OnnxModels(repository, executor=pool, spin=os.environ.get("FACEGATE_ORT_SPIN") != "0")
+    models = OnnxModels(
+        repository, executor=pool, spin=os.environ.get("FACEGATE_ORT_SPIN") != "0",
+        engine="onnxruntime",  # ONNX Runtime, as a team without facegate's levers runs it
+    )
     pipeline = FacePipeline(
         models, Stages(pool), detector_sizes=detector_sizes(Settings.from_env().small_detector)
     )

@@ -1,7 +1,8 @@
-"""In-process model runtime: the built ONNX files in ONNX Runtime, no Triton.
+"""In-process model runtime: the built ONNX files on the CPU, no Triton.
 
-The same files the server's Triton serves (`model_repository.specs.onnx_file`), each in one
-``InferenceSession`` opened on first use. Calls run in a thread pool (ONNX Runtime releases
+The same files the server's Triton serves (`model_repository.specs.onnx_file`), each opened
+on first use in the runtime its `ModelSpec.cpu_runtime` names (as the embedded Triton runs it;
+``engine="onnxruntime"`` overrides it, for the in-process baseline). Calls run in a thread pool (ONNX Runtime releases
 the GIL), so concurrent pipeline steps overlap as they would against Triton, without batching
 across callers. Calibration, the evaluations, the in-process baseline server and the pipeline's
 unit tests run on it.
@@ -16,18 +17,19 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
 from frontend.inference.runtime import InferenceError, ModelRuntime
-from model_repository.specs import MODELS, NATIVE_REPOSITORY, ModelSpec, onnx_file
+from model_repository.cpu_runtimes import Runner, open_runner
+from model_repository.specs import MODELS, NATIVE_REPOSITORY, CpuRuntime, ModelSpec, onnx_file
 
 
 class OnnxModels(ModelRuntime):
     """Args:
     repository: a model repository holding ``<model>/1/model.onnx``.
-    executor: where the sessions run (None: the event loop's default pool).
-    threads: ONNX Runtime intra-op threads per session (0: one per core).
+    executor: where the models run (None: the event loop's default pool).
+    threads: intra-op threads per model (0: one per core).
     spin: let ONNX Runtime's pool threads spin between ops (its default).
+    engine: run every model in this engine (``onnxruntime``) instead of its spec's runtime.
     """
 
     def __init__(
@@ -37,42 +39,43 @@ class OnnxModels(ModelRuntime):
         executor: concurrent.futures.Executor | None = None,
         threads: int = 0,
         spin: bool = True,
+        engine: str | None = None,
     ) -> None:
         self.repository = Path(repository)
         self.executor = executor
         self.threads = threads
         self.spin = spin
-        self._sessions: dict[str, ort.InferenceSession] = {}
+        self.engine = engine
+        self._runners: dict[str, Runner] = {}
         self._lock = threading.Lock()
 
-    def session(self, spec: ModelSpec) -> ort.InferenceSession:
-        """The model's session, opened on first use.
+    def runner(self, spec: ModelSpec) -> Runner:
+        """The model's runner, opened on first use.
 
         Raises:
             InferenceError: the model's ONNX file is missing (``make models`` builds it).
         """
         with self._lock:
-            if spec.name not in self._sessions:
+            if spec.name not in self._runners:
                 path = onnx_file(spec, self.repository)
                 if not path.is_file():
                     raise InferenceError(f"{spec.name}: {path} not built (run `make models`)")
-                options = ort.SessionOptions()
-                options.intra_op_num_threads = self.threads
-                if not self.spin:
-                    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-                self._sessions[spec.name] = ort.InferenceSession(
-                    str(path), options, providers=["CPUExecutionProvider"]
+                runtime = spec.cpu_runtime
+                if self.engine is not None and self.engine != runtime.engine:
+                    runtime = CpuRuntime(self.engine)
+                self._runners[spec.name] = open_runner(
+                    path, engine=runtime.engine, precision=runtime.precision,
+                    threads=self.threads, spin=self.spin,
                 )
-            return self._sessions[spec.name]
+            return self._runners[spec.name]
 
     def run(self, spec: ModelSpec, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The synchronous call behind `infer`."""
         feeds = {
             t.name: np.ascontiguousarray(inputs[t.name], dtype=t.dtype) for t in spec.inputs
         }
-        names = [t.name for t in spec.outputs]
-        results = self.session(spec).run(names, feeds)
-        return dict(zip(names, results, strict=True))
+        results = self.runner(spec)(feeds)
+        return {t.name: results[t.name] for t in spec.outputs}
 
     async def infer(
         self, spec: ModelSpec, inputs: Mapping[str, np.ndarray]
@@ -86,5 +89,5 @@ class OnnxModels(ModelRuntime):
 
     async def close(self) -> None:
         with self._lock:
-            self._sessions.clear()
+            self._runners.clear()
 
