@@ -3,9 +3,9 @@
 The same files the server's Triton serves (`model_repository.specs.onnx_file`), each opened
 on first use in the runtime its `ModelSpec.cpu_runtime` names (as the embedded Triton runs it;
 ``engine="onnxruntime"`` overrides it, for the in-process baseline). Calls run in a thread
-pool (both runtimes release the GIL), so concurrent pipeline steps overlap as they would against Triton, without batching
-across callers. Calibration, the evaluations, the in-process baseline server and the pipeline's
-unit tests run on it.
+pool (both runtimes release the GIL), so concurrent pipeline steps overlap as they would
+against Triton, without batching across callers. Calibration, the evaluations, the in-process
+baseline server and the pipeline's unit tests run on it.
 """
 
 from __future__ import annotations
