@@ -18,7 +18,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from model_repository.specs import FACE_DETECTOR, ModelSpec
+from model_repository.specs import FACE_DETECTOR, ModelSpec, candidates_kept
 
 LOGGER = logging.getLogger(__name__)
 
@@ -111,8 +111,31 @@ def _decode_nodes(size: int) -> tuple[list[onnx.NodeProto], list[onnx.TensorProt
         node("Sub", ["center", "half_size"], ["top_left"], name="decode_top_left"),
         node("Add", ["kps_all", "anchor_cells_x5"], ["kps_cells"], name="decode_kps_cells"),
         node("Mul", ["kps_cells", "anchor_strides"], ["landmarks"], name="decode_landmarks"),
-        node("Concat", ["top_left", "size", "landmarks", "score"], ["detections"], axis=2,
-             name="decode_detections"),
+        node("Concat", ["top_left", "size", "landmarks", "score"], ["anchors_decoded"], axis=2,
+             name="decode_anchors"),
+    ]
+    top_nodes, top_consts = _top_k_nodes(candidates_kept(size))
+    return nodes + top_nodes, consts + top_consts
+
+
+def _top_k_nodes(k: int) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
+    """Keep the `k` best-scoring anchors, best first: what crosses the process boundary is
+    [N, k, 15] instead of every anchor (8400 at 640 px, 504 KB per image)."""
+    consts = [
+        numpy_helper.from_array(np.array([k], dtype=np.int64), "top_k"),
+        numpy_helper.from_array(np.array(14, dtype=np.int64), "score_column"),
+        numpy_helper.from_array(np.array([1, 1, 15], dtype=np.int64), "row_repeats"),
+    ]
+    node = helper.make_node
+    nodes = [
+        node("Gather", ["anchors_decoded", "score_column"], ["anchor_scores"], axis=2,
+             name="top_scores"),
+        node("TopK", ["anchor_scores", "top_k"], ["top_values", "top_indices"], axis=1,
+             largest=1, sorted=1, name="top_k"),
+        node("Unsqueeze", ["top_indices"], ["top_indices_3d"], axes=[2], name="top_unsqueeze"),
+        node("Tile", ["top_indices_3d", "row_repeats"], ["top_rows"], name="top_tile"),
+        node("GatherElements", ["anchors_decoded", "top_rows"], ["detections"], axis=1,
+             name="top_gather"),
     ]
     return nodes, consts
 
