@@ -252,7 +252,8 @@ def _decode(video_bytes: bytes, max_seconds: float) -> tuple[list[np.ndarray], F
     return frames, rate
 
 
-def _subpixel_mask(screen_wh: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+def _subpixel_mask(screen_wh: tuple[int, int], rng: np.random.Generator,
+                   contrast: float | None = None) -> np.ndarray:
     """An LCD's pixel grid at 3 texels per screen pixel: R, G, B stripes and darker gaps
     between rows, as uint8 gains where GRID_ONE means 1 (each channel's mean is 1).
 
@@ -264,17 +265,31 @@ def _subpixel_mask(screen_wh: tuple[int, int], rng: np.random.Generator) -> np.n
     for column, channel in enumerate((2, 1, 0)):  # R, G, B left to right, in BGR order
         cell[:, column, channel] = 1.0
     cell[2] *= rng.uniform(0.5, 0.8)  # the black matrix between rows
-    cell = 1 + rng.uniform(0.2, 0.4) * (cell / cell.mean(axis=(0, 1)) - 1)
+    drawn = rng.uniform(0.2, 0.4)
+    cell = 1 + (drawn if contrast is None else contrast) * (cell / cell.mean(axis=(0, 1)) - 1)
     return np.tile(np.round(cell * GRID_ONE).astype(np.uint8), (h, w, 1))
 
 
-def screen_replay_video(video_bytes: bytes, *, seed: int = 0, max_seconds: float = 6.0) -> bytes:
+def screen_replay_video(video_bytes: bytes, *, seed: int = 0, max_seconds: float = 6.0,
+                        yaw_deg: float | None = None, pitch_deg: float | None = None,
+                        cover: float | None = None, pixel_pitch: float | None = None,
+                        grid_contrast: float | None = None) -> bytes:
     """A real video re-rendered as if filmed off a screen, as MP4/H.264 bytes.
 
     Args:
         video_bytes: the source video (any container PyAV reads).
         seed: every random choice (room, screen pose, display look, shake, noise) follows from it.
         max_seconds: at most this much of the source is used.
+        yaw_deg, pitch_deg: the screen's resting turn and tilt instead of the drawn ones
+            (+-15, +-12 degrees), for replays at steep angles.
+        cover: the share of the frame width the screen covers at rest instead of 0.6-0.8
+            (distance: 0.35 is a screen held far off, above 1 one filling the frame, its
+            bezel outside it).
+        pixel_pitch: camera pixels per screen pixel instead of 0.8-1.3 (about 1 aliases most:
+            the strongest moire).
+        grid_contrast: the pixel grid's contrast instead of 0.2-0.4.
+        Every override leaves the random draws as they were, so the other choices of a seed
+        stay the same, and without overrides the bytes are those of earlier versions.
 
     Returns:
         The MP4 file's bytes, at the source's frame rate rounded to an integer, with as many
@@ -288,16 +303,22 @@ def screen_replay_video(video_bytes: bytes, *, seed: int = 0, max_seconds: float
     out_w, out_h = _even(src_w * scale), _even(src_h * scale)
     room = _room(rng, (out_w, out_h)).astype(np.uint8)
     # Each screen pixel covers 0.8-1.3 camera pixels: the range where the grid aliases.
-    cover, pitch = rng.uniform(0.6, 0.8), rng.uniform(0.8, 1.3)
+    cover_drawn, pitch_drawn = rng.uniform(0.6, 0.8), rng.uniform(0.8, 1.3)
+    cover = cover_drawn if cover is None else cover
+    pitch = pitch_drawn if pixel_pitch is None else pixel_pitch
     screen_w = _even(cover * min(out_w, out_h * src_w / src_h) / pitch)
     screen_h = _even(screen_w * src_h / src_w)
     bezel = rng.uniform(0.03, 0.07) * screen_w
     case = np.array([[-bezel, -bezel], [screen_w + bezel, -bezel],
                      [screen_w + bezel, screen_h + bezel], [-bezel, screen_h + bezel]], np.float32)
     pose = {"yaw": rng.uniform(-15, 15), "pitch": rng.uniform(-12, 12), "roll": rng.uniform(-5, 5)}
+    if yaw_deg is not None:
+        pose["yaw"] = yaw_deg
+    if pitch_deg is not None:
+        pose["pitch"] = pitch_deg
     shake = {name: _Wobble.draw(rng, (0.3, 2.0), tremor=0.15)
              for name in ("yaw", "pitch", "roll", "x", "y")}
-    grid = _subpixel_mask((screen_w, screen_h), rng)
+    grid = _subpixel_mask((screen_w, screen_h), rng, grid_contrast)
     fine = np.array([[1 / 3, 0, -1 / 3], [0, 1 / 3, -1 / 3], [0, 0, 1]])  # texel -> screen pixel
     # Display response: gamma, a bluish cast (BGR gains) and backlight leak (no true black).
     gamma, black = rng.uniform(1.0, 1.3), rng.uniform(15, 35)
