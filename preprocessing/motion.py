@@ -4,8 +4,10 @@ A photo held up to the camera is a plane, so between two frames its image moves 
 homography however it is tilted or shaken; a live face does not. For each pair of sampled
 frames, corners in the face are tracked (pyramidal Lucas-Kanade, two passes), a homography is
 fitted, and the RMS residual of the corners from it, in % of the face width, is the pair's
-evidence; `planarity` takes the 90th percentile over the first seconds and ramps it to a
-score. Why each step, the measured separation and where it fails: docs/motion.md.
+evidence; `planarity` takes the 90th percentile over the pairs where the face moved and
+ramps it to a score. A pair where the face barely moved says nothing (a still live face and a
+still print look alike), so it is no evidence, never "flat"; with too few moving pairs the cue
+abstains. Why each step, the measured separation and where it fails: docs/motion.md.
 """
 
 from __future__ import annotations
@@ -38,6 +40,17 @@ RANSAC_PX = 1.0
 # (residual_p90 in % of face width; chosen from the measurements in benchmarks/motion.md).
 RAMP_LOW_PCT = 0.5
 RAMP_HIGH_PCT = 0.9
+# Which pairs are evidence (benchmarks/liveness_robustness.md): the face must have moved at
+# least MIN_MOTION_PCT of its width; pairs are looked for over the whole window, at most
+# MAX_PAIRS moving ones are used and the tracking work is capped at BUDGET_PAIRS full pairs
+# (a still pair stops after the forward track and costs STILL_PAIR_COST); with fewer than
+# MIN_PAIRS moving pairs the cue gives no evidence.
+WINDOW_S = 10.0
+MIN_MOTION_PCT = 1.5
+MAX_PAIRS = 17
+MIN_PAIRS = 3
+BUDGET_PAIRS = 17.0
+STILL_PAIR_COST = 0.5
 
 _LK_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)
 
@@ -47,16 +60,28 @@ class MotionEvidence:
     """How far a face's motion is from that of a flat picture.
 
     Attributes:
-        residual_p90: 90th percentile over frame pairs of the RMS distance of tracked corners
-            from the best homography, in % of the face width; nan when no pair was measured.
-        pairs: frame pairs measured.
+        residual_p90: 90th percentile over the moving frame pairs of the RMS distance of
+            tracked corners from the best homography, in % of the face width; nan without
+            evidence (fewer than the minimum of moving pairs).
+        pairs: moving frame pairs measured.
         score: 0 (moves like a plane: photo-like) to 1 (non-rigid: live-like), a linear ramp
             over residual_p90 from RAMP_LOW_PCT to RAMP_HIGH_PCT; nan when residual_p90 is.
+        still_pairs: pairs where the face moved too little to say anything.
     """
 
     residual_p90: float
     pairs: int
     score: float
+    still_pairs: int = 0
+
+
+@dataclass(frozen=True)
+class PairEvidence:
+    """One frame pair: how far the face moved (% of its width), and its residual from the
+    homography (None when it moved too little to be measured)."""
+
+    motion_pct: float
+    residual: float | None
 
 
 def ramp_score(residual_p90: float) -> float:
@@ -66,9 +91,12 @@ def ramp_score(residual_p90: float) -> float:
     return float(np.clip((residual_p90 - RAMP_LOW_PCT) / (RAMP_HIGH_PCT - RAMP_LOW_PCT), 0, 1))
 
 
-def planarity(frames: Sequence[np.ndarray], times_s: Sequence[float],
-              boxes: Sequence[Box | None], *, window_s: float = 3.5) -> MotionEvidence:
-    """Measure how non-planar the subject's face moves in the first window_s of a video.
+def planarity(
+    frames: Sequence[np.ndarray], times_s: Sequence[float], boxes: Sequence[Box | None], *,
+    window_s: float = WINDOW_S, min_motion_pct: float = MIN_MOTION_PCT,
+    max_pairs: int = MAX_PAIRS, min_pairs: int = MIN_PAIRS, budget_pairs: float = BUDGET_PAIRS,
+) -> MotionEvidence:
+    """Measure how non-planar the subject's face moves where it moves.
 
     Args:
         frames: BGR (or grey) images of one video at increasing times, about 0.2 s apart,
@@ -78,11 +106,15 @@ def planarity(frames: Sequence[np.ndarray], times_s: Sequence[float],
             no face.
         window_s: only pairs whose later frame lies within this many seconds of the first
             frame count.
+        min_motion_pct: a pair whose face moved less is no evidence.
+        max_pairs: at most this many moving pairs are measured.
+        min_pairs: with fewer moving pairs there is no evidence (nan).
+        budget_pairs: the tracking work allowed, in full pairs (a still pair costs
+            STILL_PAIR_COST): no clip costs more than this many pairs.
 
     Returns:
-        The evidence; residual_p90 and score are nan and pairs 0 when no pair could be
-        measured (no consecutive boxed frames 0.15-0.3 s apart, faces too small, too few
-        trackable corners).
+        The evidence; residual_p90 and score are nan when fewer than `min_pairs` moving
+        pairs could be measured.
 
     Raises:
         ValueError: frames, times_s and boxes differ in length.
@@ -92,39 +124,57 @@ def planarity(frames: Sequence[np.ndarray], times_s: Sequence[float],
             f"frames, times_s and boxes differ in length: {len(frames)}, {len(times_s)}, "
             f"{len(boxes)}"
         )
-    residuals = []
+    residuals: list[float] = []
+    still, spent = 0, 0.0
     for i in range(len(frames) - 1):
-        if times_s[i + 1] - times_s[0] > window_s + 1e-6:
+        if (times_s[i + 1] - times_s[0] > window_s + 1e-6 or len(residuals) >= max_pairs
+                or spent >= budget_pairs - 1e-9):
             break
         gap = times_s[i + 1] - times_s[i]
         if boxes[i] is None or boxes[i + 1] is None or not PAIR_GAP_S[0] <= gap <= PAIR_GAP_S[1]:
             continue
-        residual = pair_residual(frames[i], frames[i + 1], boxes[i], boxes[i + 1])
-        if residual is not None:
-            residuals.append(residual)
-    if not residuals:
-        return MotionEvidence(math.nan, 0, math.nan)
+        pair = measure_pair(frames[i], frames[i + 1], boxes[i], boxes[i + 1],
+                            min_motion_pct=min_motion_pct)
+        if pair is None or pair.residual is None:
+            still += pair is not None
+            spent += STILL_PAIR_COST
+            continue
+        residuals.append(pair.residual)
+        spent += 1.0
+    if len(residuals) < max(min_pairs, 1):
+        return MotionEvidence(math.nan, len(residuals), math.nan, still)
     p90 = float(np.percentile(residuals, 90))
-    return MotionEvidence(p90, len(residuals), ramp_score(p90))
+    return MotionEvidence(p90, len(residuals), ramp_score(p90), still)
 
 
 def pair_residual(frame0: np.ndarray, frame1: np.ndarray, box0: Box, box1: Box) -> float | None:
     """RMS distance (% of face width) of the face's corners from the homography between two
     frames, or None when it cannot be measured (face too small, too few corners tracked)."""
-    width = (box0[2] + box1[2]) / 2
-    if width < MIN_FACE_PX:
+    pair = measure_pair(frame0, frame1, box0, box1, min_motion_pct=0.0)
+    return None if pair is None else pair.residual
+
+
+def measure_pair(
+    frame0: np.ndarray, frame1: np.ndarray, box0: Box, box1: Box, *, min_motion_pct: float
+) -> PairEvidence | None:
+    """The face's motion between two frames and, when it moved at least `min_motion_pct` of
+    its width, its residual from the homography; None when it cannot be measured (face too
+    small, too few corners tracked). A still pair stops after the forward track."""
+    corners = _corners(frame0, frame1, box0, box1)
+    if corners is None:
         return None
-    crops = _face_crops(frame0, frame1, box0, box1)
-    if crops is None:
+    grey0, grey1, mask, start = corners
+    moved, found = _flow(grey0, grey1, start, LK_LEVELS)
+    if found.sum() < MIN_CORNERS:
         return None
-    grey0, grey1, mask = crops
-    start = cv2.goodFeaturesToTrack(grey0, MAX_CORNERS, CORNER_QUALITY, CORNER_DISTANCE_PX,
-                                    mask=mask, blockSize=5)
-    if start is None or len(start) < MIN_CORNERS:
-        return None
-    moved, kept = _track(grey0, grey1, start, LK_LEVELS)
+    if _motion_pct(start[found], moved[found]) < min_motion_pct:
+        return PairEvidence(_motion_pct(start[found], moved[found]), None)
+    kept = found & _tracks_back(grey0, grey1, start, moved, LK_LEVELS)
     if kept.sum() < MIN_CORNERS:
         return None
+    motion = _motion_pct(start[kept], moved[kept])
+    if motion < min_motion_pct:
+        return PairEvidence(motion, None)
     rough, _ = cv2.findHomography(start[kept], moved[kept], cv2.RANSAC, RANSAC_PX)
     if rough is None:
         return None
@@ -142,7 +192,39 @@ def pair_residual(frame0: np.ndarray, frame1: np.ndarray, box0: Box, box1: Box) 
         return None
     off = cv2.perspectiveTransform(start[kept], fine) - refined[kept]
     rms_px = float(np.sqrt(np.mean(np.sum(off**2, axis=-1))))
-    return 100 * rms_px / FACE_WIDTH_PX
+    return PairEvidence(motion, 100 * rms_px / FACE_WIDTH_PX)
+
+
+def pair_motion(frame0: np.ndarray, frame1: np.ndarray, box0: Box, box1: Box) -> float | None:
+    """How far the face moved between two frames (% of its width), from the corners that track
+    both ways; None when it cannot be measured."""
+    corners = _corners(frame0, frame1, box0, box1)
+    if corners is None:
+        return None
+    grey0, grey1, _, start = corners
+    moved, kept = _track(grey0, grey1, start, LK_LEVELS)
+    return None if kept.sum() < MIN_CORNERS else _motion_pct(start[kept], moved[kept])
+
+
+def _corners(frame0: np.ndarray, frame1: np.ndarray, box0: Box, box1: Box
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """Both frames' face crops, the corner mask, and the corners to track in the first."""
+    if (box0[2] + box1[2]) / 2 < MIN_FACE_PX:
+        return None
+    crops = _face_crops(frame0, frame1, box0, box1)
+    if crops is None:
+        return None
+    grey0, grey1, mask = crops
+    start = cv2.goodFeaturesToTrack(grey0, MAX_CORNERS, CORNER_QUALITY, CORNER_DISTANCE_PX,
+                                    mask=mask, blockSize=5)
+    if start is None or len(start) < MIN_CORNERS:
+        return None
+    return grey0, grey1, mask, start
+
+
+def _motion_pct(start: np.ndarray, moved: np.ndarray) -> float:
+    shift = (moved - start).reshape(-1, 2)
+    return float(100 * np.sqrt(np.mean(np.sum(shift**2, axis=1))) / FACE_WIDTH_PX)
 
 
 def _face_crops(frame0: np.ndarray, frame1: np.ndarray, box0: Box, box1: Box
@@ -177,17 +259,29 @@ def _face_crops(frame0: np.ndarray, frame1: np.ndarray, box0: Box, box1: Box
     return grey0, grey1, mask
 
 
+def _flow(grey0: np.ndarray, grey1: np.ndarray, points: np.ndarray, levels: int
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """Lucas-Kanade from grey0 to grey1: where each point went, and whether it was found."""
+    params = {"winSize": (LK_WINDOW_PX, LK_WINDOW_PX), "maxLevel": levels,
+              "criteria": _LK_CRITERIA}
+    moved, found, _ = cv2.calcOpticalFlowPyrLK(grey0, grey1, points, None, **params)
+    return moved, found.ravel() == 1
+
+
+def _tracks_back(grey0: np.ndarray, grey1: np.ndarray, points: np.ndarray, moved: np.ndarray,
+                 levels: int) -> np.ndarray:
+    """Whether each moved point tracks back from grey1 to within FB_MAX_PX of where it began."""
+    back, found_back = _flow(grey1, grey0, moved, levels)
+    error = np.linalg.norm((back - points).reshape(-1, 2), axis=1)
+    return found_back & (error < FB_MAX_PX)
+
+
 def _track(grey0: np.ndarray, grey1: np.ndarray, points: np.ndarray, levels: int
            ) -> tuple[np.ndarray, np.ndarray]:
     """Lucas-Kanade from grey0 to grey1 and back; kept: found both ways and back within
     FB_MAX_PX of the start."""
-    params = {"winSize": (LK_WINDOW_PX, LK_WINDOW_PX), "maxLevel": levels,
-              "criteria": _LK_CRITERIA}
-    moved, found, _ = cv2.calcOpticalFlowPyrLK(grey0, grey1, points, None, **params)
-    back, found_back, _ = cv2.calcOpticalFlowPyrLK(grey1, grey0, moved, None, **params)
-    error = np.linalg.norm((back - points).reshape(-1, 2), axis=1)
-    kept = (found.ravel() == 1) & (found_back.ravel() == 1) & (error < FB_MAX_PX)
-    return moved, kept
+    moved, found = _flow(grey0, grey1, points, levels)
+    return moved, found & _tracks_back(grey0, grey1, points, moved, levels)
 
 
 def _match_brightness(image: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -1,10 +1,11 @@
 """Silent liveness from a video, and the video's best face against a photo.
 
 decode (frames every 0.2 s of the first 10 s) -> detect each frame -> track, pick the subject
--> evidence (MiniFASNet P(real) on up to 8 of its frames, the planarity of its motion) ->
-fuse and decide -> for a passed video, the best frame by quality (compared with the photo,
-and encoded when the images are asked for). The README's "Video standards and silent
-liveness" gives the rules and why.
+-> evidence: MiniFASNet P(real) and the colour moire of a screen (`preprocessing.recapture`)
+on up to 8 of its frames, the planarity of its motion where it moved (`preprocessing.motion`)
+-> fuse (the lowest cue that has evidence) and decide -> for a passed video, the best frame
+by quality (compared with the photo, and encoded when the images are asked for). The README's
+"Video standards and silent liveness" gives the rules and why.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from frontend.service.photos import PhotoService, Reference
 from preprocessing.alignment import face_crop
 from preprocessing.image import encode_jpeg
 from preprocessing.motion import MotionEvidence, planarity
+from preprocessing.quality import FaceQuality, measure
+from preprocessing.recapture import chroma_ripple, recapture_score
 from preprocessing.tracking import Track, subject_of, track_faces, visible_seconds
 from preprocessing.video import Video, VideoLimits, probe_and_decode
 
@@ -30,9 +33,10 @@ SAMPLE_INTERVAL_S = 0.2
 ANALYSIS_WINDOW_S = 10.0
 MIN_FACE_SECONDS = 2.0
 LIVENESS_FRAMES = 8
-MIN_FACE_WIDTH_PX = 48
-"""Narrower faces (in the analysed frame, longer side <= 1280 px) are not a usable subject:
-too few pixels for the liveness crops and the motion cue."""
+MIN_FACE_WIDTH_PX = 32
+"""Narrower faces (in the analysed frame, longer side <= 1280 px) are not a usable subject.
+MiniFASNet still scores a 39 px face (a 75 px face at 720p, filmed at 360p); 48 px refused
+such clips (benchmarks/liveness_robustness.md)."""
 VIDEO_PIXELS = (round(ANALYSIS_WINDOW_S / SAMPLE_INTERVAL_S) + 1) * 1280 * 720
 """What one video's analysed frames hold at most (frames shrunk to 1280 px, 16:9)."""
 MIN_TRACK_FRAMES = 3
@@ -48,7 +52,12 @@ class VideoLiveness:
         score: the fused liveness score in [0, 1].
         status: ``ok``, ``hack`` or ``short_time``.
         p_real: mean MiniFASNet P(real) over the subject's crops.
-        motion: the planarity evidence.
+        motion: the planarity evidence (nan score: the face moved too little to say).
+        moire: the median colour ripple of the scored frames (`preprocessing.recapture`).
+        moire_score: its score, 1 live-like .. 0 screen-like (nan: not measured).
+        decided_by: the cue that gave the score: ``p_real``, ``motion`` or ``moire``.
+        capture_problem: for a video that did not pass, what in the capture (not an attack)
+            can explain it (`capture_problem`), or None.
         face_seconds: how long the subject was visible in the analysed window.
         video: the decoded video (the picked frames).
         subject: the subject's track.
@@ -62,6 +71,10 @@ class VideoLiveness:
     face_seconds: float
     video: Video
     subject: Track
+    moire: float = math.nan
+    moire_score: float = math.nan
+    decided_by: str = "p_real"
+    capture_problem: str | None = None
 
     def sightings(self) -> list[Sighting]:
         """The subject in each frame it was seen in, in time order."""
@@ -91,12 +104,52 @@ class LivenessAnswer:
     verification: Verification | None = None
 
 
-def fuse(p_real: float, motion: MotionEvidence) -> float:
-    """One score from the two cues: the smaller, so either can veto. Without a measurable
-    motion (a track too short for frame pairs) the picture cue decides alone."""
-    if motion.pairs == 0 or math.isnan(motion.score):
-        return p_real
-    return min(p_real, motion.score)
+def fuse(cues: dict[str, float]) -> tuple[float, str]:
+    """One score from the cues: the lowest of those with evidence, so each can veto, and the
+    cue that gave it. A cue without evidence (nan: a face that never moved, no frame measured)
+    abstains; P(real) always has evidence."""
+    present = {name: value for name, value in cues.items() if not math.isnan(value)}
+    decided_by = min(present, key=present.get)
+    return float(np.clip(present[decided_by], 0.0, 1.0)), decided_by
+
+
+SPOOF_TYPES = {"motion": "still_photo", "moire": "screen"}
+"""The spoof type each refusing cue stands for. MiniFASNet's own classes did not tell a print
+from a screen on the shared spoofs (both class 2), so a refusal by P(real) is ``unknown``."""
+
+
+def spoof_type(liveness: VideoLiveness) -> str:
+    """``screen``, ``still_photo`` or ``unknown``, from the cue that refused the video."""
+    return SPOOF_TYPES.get(liveness.decided_by, "unknown")
+
+
+MIN_CAPTURE_WIDTH_PX = 48
+DARK_BRIGHTNESS, BRIGHT_BRIGHTNESS, SOFT_BLUR = 0.2, 0.7, 0.6
+"""Capture limits for `capture_problem`, on `preprocessing.quality`'s scales: LFW's median
+brightness is 0.46 and blur 0.39 (a 3 px blur reads 0.61); the live clips measure 0.46-0.55,
+their over-exposed copies (`benchmarks.live_variants` @bright), which MiniFASNet refuses,
+0.73-0.75 (chosen on those clips: an advice to the user, not a decision)."""
+
+
+def capture_problem(status: str, qualities: list[FaceQuality], widths: list[float]
+                    ) -> str | None:
+    """What in the capture, not an attack, can explain a refusal: ``face_lost`` (seen under
+    2 s), ``face_too_small``, ``too_dark``, ``too_bright``, ``too_blurred``; None otherwise.
+    Medians over the frames scored, so one bad frame does not decide."""
+    if status == "short_time":
+        return "face_lost"
+    if not qualities:
+        return None
+    brightness = float(np.median([q.brightness for q in qualities]))
+    if float(np.median(widths)) < MIN_CAPTURE_WIDTH_PX:
+        return "face_too_small"
+    if brightness < DARK_BRIGHTNESS:
+        return "too_dark"
+    if brightness > BRIGHT_BRIGHTNESS:
+        return "too_bright"
+    if float(np.median([q.blur for q in qualities])) > SOFT_BLUR:
+        return "too_blurred"
+    return None
 
 
 def spread(indices: list[int], count: int) -> list[int]:
@@ -163,11 +216,16 @@ class VideoService:
             )
         subject = subject_of(tracks)
         with self.stages.timed("video_liveness"):
-            sampled = spread(sorted(subject.faces), LIVENESS_FRAMES)
-            p_real = await self.pipeline.liveness(
-                [Sighting(video.frames[i].image, subject.faces[i]) for i in sampled]
+            sampled = [
+                Sighting(video.frames[i].image, subject.faces[i])
+                for i in spread(sorted(subject.faces), LIVENESS_FRAMES)
+            ]
+            p_real, ripples = await asyncio.gather(
+                self.pipeline.liveness(sampled),
+                self.stages.cpu(lambda: [chroma_ripple(s.image, s.face.box) for s in sampled]),
             )
         p_mean = float(np.mean(p_real))
+        moire, moire_score = recapture_score(ripples)
         with self.stages.timed("video_motion"):
             motion = await self.stages.cpu(
                 planarity,
@@ -177,14 +235,19 @@ class VideoService:
                  for i in range(len(video.frames))],
             )
         face_seconds = visible_seconds(video, subject, SAMPLE_INTERVAL_S)
-        score = float(np.clip(fuse(p_mean, motion), 0.0, 1.0))
+        score, decided_by = fuse({"p_real": p_mean, "motion": motion.score, "moire": moire_score})
         if face_seconds < MIN_FACE_SECONDS:
             status = "short_time"
         else:
             status = "ok" if score >= self.threshold else "hack"
+        problem = None
+        if status != "ok":
+            qualities = await self.stages.cpu(lambda: [measure(s.image, s.face) for s in sampled])
+            problem = capture_problem(status, qualities, [s.face.box[2] for s in sampled])
         return VideoLiveness(
             passed=status == "ok", score=score, status=status, p_real=p_mean, motion=motion,
-            face_seconds=face_seconds, video=video, subject=subject,
+            face_seconds=face_seconds, video=video, subject=subject, moire=moire,
+            moire_score=moire_score, decided_by=decided_by, capture_problem=problem,
         )
 
     async def silent_detection(self, data: bytes, *, images: bool) -> LivenessAnswer:

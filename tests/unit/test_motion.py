@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
-from benchmarks.motion_eval import measure, sample_frames
+from benchmarks.motion_eval import UNGATED, measure, sample_frames
 from benchmarks.synth_attacks import plane_homography, screen_replay_video, still_photo_video
 from preprocessing.motion import (
     RAMP_HIGH_PCT,
@@ -56,6 +56,17 @@ def test_planarity_scores_live_video_higher_than_still_photo_video_of_its_own_fr
     assert live_evidence.pairs >= 12 and photo_evidence.pairs >= 12
     assert live_evidence.residual_p90 > 2 * photo_evidence.residual_p90
     assert photo_evidence.score < 0.5 < live_evidence.score
+
+
+def test_a_face_that_barely_moves_is_no_evidence_rather_than_flat(data_dir, detector):
+    live = (data_dir / LIVE_VIDEO).read_bytes()
+    frames, times = sample_frames(live, seconds=4.0)
+    box = detector.detect(frames[0])[0].box
+    same = [frames[0]] * len(times)  # a live person holding perfectly still
+    still = planarity(same, times, [box] * len(times))
+    assert np.isnan(still.score) and still.pairs == 0 and still.still_pairs > 0
+    ungated = planarity(same, times, [box] * len(times), **UNGATED)
+    assert ungated.score == 0.0  # measured anyway, the same picture is perfectly "flat"
 
 
 def test_still_photo_video_is_deterministic_for_a_seed_and_decodes_to_its_duration(data_dir):

@@ -8,7 +8,6 @@ import numpy as np
 
 from frontend.service.video import SAMPLE_INTERVAL_S, fuse, spread
 from preprocessing.detection import Face
-from preprocessing.motion import MotionEvidence
 from preprocessing.tracking import subject_of, track_faces, visible_seconds
 from preprocessing.video import Video, VideoFrame
 
@@ -64,16 +63,43 @@ def test_visible_time_counts_real_time_not_frames():
     assert math.isclose(visible_seconds(video, track, SAMPLE_INTERVAL_S), 6 * 0.2)
 
 
-def test_either_cue_can_veto_and_a_missing_motion_cue_leaves_the_picture_cue():
-    moving = MotionEvidence(residual_p90=1.0, pairs=10, score=1.0)
-    flat = MotionEvidence(residual_p90=0.1, pairs=10, score=0.0)
-    unmeasured = MotionEvidence(residual_p90=float("nan"), pairs=0, score=float("nan"))
-    assert fuse(0.9, moving) == 0.9
-    assert fuse(0.9, flat) == 0.0
-    assert fuse(0.2, moving) == 0.2
-    assert fuse(0.7, unmeasured) == 0.7
+def test_any_cue_can_veto_a_cue_without_evidence_abstains_and_the_decider_is_named():
+    nan = float("nan")
+    assert fuse({"p_real": 0.9, "motion": 1.0, "moire": 1.0}) == (0.9, "p_real")
+    assert fuse({"p_real": 0.9, "motion": 0.0, "moire": 1.0}) == (0.0, "motion")
+    assert fuse({"p_real": 0.9, "motion": 1.0, "moire": 0.1}) == (0.1, "moire")
+    assert fuse({"p_real": 0.7, "motion": nan, "moire": nan}) == (0.7, "p_real")
 
 
 def test_spread_picks_evenly_and_keeps_short_lists():
     assert spread([1, 2, 3], 8) == [1, 2, 3]
     assert spread(list(range(100)), 5) == [0, 25, 50, 74, 99]
+
+
+def _quality(brightness: float = 0.45, blur: float = 0.4):
+    from preprocessing.quality import FaceQuality, Occlusion, Pose
+
+    return FaceQuality(Occlusion(0, 0, 0), blur, brightness, Pose(0, 0, 0), 40.0, 1.0)
+
+
+def test_a_capture_problem_is_named_only_when_the_capture_explains_a_refusal():
+    from frontend.service.video import capture_problem
+
+    good = [_quality()] * 5
+    assert capture_problem("short_time", good, [100] * 5) == "face_lost"
+    assert capture_problem("hack", good, [40, 41, 39, 44, 120]) == "face_too_small"
+    assert capture_problem("hack", [_quality(brightness=0.1)] * 5, [100] * 5) == "too_dark"
+    assert capture_problem("hack", [_quality(brightness=0.9)] * 5, [100] * 5) == "too_bright"
+    assert capture_problem("hack", [_quality(blur=0.7)] * 5, [100] * 5) == "too_blurred"
+    assert capture_problem("hack", good, [100] * 5) is None  # nothing to blame: a spoof
+
+
+def test_the_spoof_type_follows_the_cue_that_refused():
+    from frontend.service.video import spoof_type
+
+    class Refused:
+        def __init__(self, cue: str) -> None:
+            self.decided_by = cue
+
+    assert [spoof_type(Refused(c)) for c in ("motion", "moire", "p_real")] == [
+        "still_photo", "screen", "unknown"]
