@@ -35,7 +35,7 @@ from frontend.contract.fields import (
 )
 from frontend.service.faces import Verification
 from frontend.service.photos import FaceReport, Reference
-from frontend.service.video import LivenessAnswer
+from frontend.service.video import LivenessAnswer, spoof_type
 from preprocessing.detection import Face
 
 Results = tuple[dict[str, Any], dict[str, bool]]
@@ -148,6 +148,8 @@ def _liveness_results(answer: LivenessAnswer) -> Results:
         "passed": liveness.passed,
         "liveness_score": round(liveness.score, 4),
         "liveness_status": liveness.status,
+        "spoof_type": spoof_type(liveness),
+        "liveness_reason": liveness.capture_problem,
     }
     if answer.images is not None:
         results |= {
@@ -156,7 +158,10 @@ def _liveness_results(answer: LivenessAnswer) -> Results:
             "base64_face_image": base64.b64encode(answer.images.face_jpeg).decode("ascii"),
         }
     scores, flags = _verification_results(answer.verification)
-    return results | scores, flags | {"passed": liveness.passed}
+    return results | scores, flags | {
+        "passed": liveness.passed, "hack": liveness.status == "hack",
+        "capture_problem": liveness.capture_problem is not None,
+    }
 
 
 def _wants_images(request: ParsedRequest) -> bool:

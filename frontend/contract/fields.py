@@ -87,6 +87,18 @@ RETURN_FACE_IMAGE = RequestField(
     "Return the selected frame's face crop (only when passed).",
 )
 RETURN_STATUS = RequestField("return_status", FieldKind.BOOLEAN, "Return liveness_status.")
+RETURN_SPOOF_TYPE = RequestField(
+    "return_spoof_type",
+    FieldKind.BOOLEAN,
+    "Default false. True: a video refused as a spoof (liveness_status hack) also answers "
+    "spoof_type.",
+)
+RETURN_REASON = RequestField(
+    "return_reason",
+    FieldKind.BOOLEAN,
+    "Default false. True: a video that did not pass answers liveness_reason when the capture, "
+    "not an attack, can explain it (the user can retry).",
+)
 RETURN_THRESHOLDS = RequestField(
     "return_thresholds",
     FieldKind.BOOLEAN,
@@ -234,6 +246,23 @@ LIVENESS_RESULT = (
         "ok, hack (spoof) or short_time (face visible under 2 s).",
         ("return_status",),
     ),
+    ResponseField(
+        "spoof_type",
+        {"type": "string", "enum": ["screen", "print", "still_photo", "unknown"]},
+        "What the spoof was taken for, from the cue that refused it: screen (the colour moire "
+        "of a screen's pixel grid), still_photo (a picture moving as one plane), or unknown "
+        "(MiniFASNet's recapture cue, which does not tell print from screen). Only for hack.",
+        ("return_spoof_type", "hack"),
+    ),
+    ResponseField(
+        "liveness_reason",
+        {"type": "string",
+         "enum": ["face_lost", "face_too_small", "too_dark", "too_bright", "too_blurred"]},
+        "Why a video that did not pass may be the capture's fault: the face seen under 2 s, "
+        "under 48 px wide, too dark, burned out or too soft (medians over the scored frames). "
+        "Absent when nothing in the capture explains it.",
+        ("return_reason", "capture_problem"),
+    ),
 )
 IMAGE_RESULT = (
     ResponseField(
@@ -364,7 +393,7 @@ FACE_QUALITY = Endpoint(
     _PHOTO_CODES,
 )
 
-_VIDEO_FLAGS = (RETURN_IMAGE, RETURN_FACE_IMAGE, RETURN_STATUS)
+_VIDEO_FLAGS = (RETURN_IMAGE, RETURN_FACE_IMAGE, RETURN_STATUS, RETURN_SPOOF_TYPE, RETURN_REASON)
 
 SILENT_DETECTION = Endpoint(
     "/liveness/silent_detection/stateless",
