@@ -48,10 +48,10 @@ from benchmarks.synth_attacks import recompress, screen_replay_video, still_phot
 from frontend.contract.codes import ContractError
 from frontend.contract.liveness_file import LivenessFileError
 from frontend.inference.onnx import OnnxModels
-from frontend.service.faces import FacePipeline
+from frontend.sdk.capture import capture_from_video
+from frontend.service.faces import FacePipeline, fuse
 from frontend.service.photos import PhotoService
 from frontend.service.stages import Stages
-from frontend.sdk.capture import capture_from_video
 from frontend.service.video import VideoService, spoof_type
 from preprocessing.image import PhotoLimits
 from preprocessing.video import VideoError, VideoLimits
@@ -166,14 +166,15 @@ def samples(data: Path, sets: tuple[str, ...]) -> list[Sample]:
 
 
 async def _liveness_file(video: bytes, photos: PhotoService) -> dict:
-    """The liveness_file path on the same clip: 8 frames as the SDK captures them, the
-    server's mean P(real) against `FACEGATE_LIVENESS_THRESHOLD` (0.5)."""
+    """The liveness_file path on the same clip: 8 frames as the SDK captures them, judged as
+    the server judges them (mean P(real) and the moire, at `FACEGATE_LIVENESS_THRESHOLD`)."""
     try:
         capture = await asyncio.to_thread(capture_from_video, video, 8)
         sightings = await photos.frame_sightings(capture)
     except (ContractError, LivenessFileError) as error:
         return {"file_score": None, "file_passed": False, "file_error": str(error)}
-    score = float(np.mean(await photos.pipeline.liveness(sightings)))
+    pictures = await photos.pipeline.picture_liveness(sightings)
+    score, _ = fuse({"p_real": pictures.p_real, "moire": pictures.moire_score})
     return {"file_score": round(score, 4), "file_passed": score >= photos.liveness_threshold}
 
 
@@ -358,8 +359,8 @@ def _markdown(rows: list[dict], result: dict, command: str) -> str:
                      f"{r['upper_95']:.1%} | {f['errors']} / {f['n']} | {f['rate']:.1%} | "
                      f"{f['upper_95']:.1%} |")
     lines += ["", "The liveness_file path: 8 frames of the same clip, as the SDK captures them "
-              "(`frontend.sdk.capture.capture_from_video`), judged by the server's mean P(real) "
-              "alone (still frames have no motion; its timing is not the video's)."]
+              "(`frontend.sdk.capture.capture_from_video`), judged by the server's picture cues "
+              "(mean P(real), moire); still frames have no motion cue."]
     near = result["inside_margin"]
     lines += ["", f"Inside the margin (live below {THRESHOLD + MARGIN}, attacks above "
                   f"{THRESHOLD - MARGIN}, or on the wrong side): {len(near)}", ""]

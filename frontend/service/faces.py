@@ -7,6 +7,8 @@ Every endpoint goes through these steps, each written once here; the model calls
 
 from __future__ import annotations
 
+import asyncio
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -26,6 +28,7 @@ from preprocessing.detection import (
     nearest_to_centre,
 )
 from preprocessing.quality import measure
+from preprocessing.recapture import chroma_ripple, recapture_score
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,30 @@ class Sighting:
     image: np.ndarray
     face: Face
     timestamp_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class PictureEvidence:
+    """What single pictures of a face say about liveness, over a capture's sightings.
+
+    Attributes:
+        p_real: mean MiniFASNet P(real).
+        moire: median colour ripple of a screen's pixel grid (`preprocessing.recapture`).
+        moire_score: its score, 1 live-like .. 0 screen-like; nan when not measured.
+    """
+
+    p_real: float
+    moire: float
+    moire_score: float
+
+
+def fuse(cues: dict[str, float]) -> tuple[float, str]:
+    """One score from the cues: the lowest of those with evidence, so each can veto, and the
+    cue that gave it. A cue without evidence (nan: a face that never moved, no frame measured)
+    abstains; P(real) always has evidence."""
+    present = {name: value for name, value in cues.items() if not math.isnan(value)}
+    decided_by = min(present, key=present.get)
+    return float(np.clip(present[decided_by], 0.0, 1.0)), decided_by
 
 
 @dataclass(frozen=True)
@@ -150,6 +177,16 @@ class FacePipeline:
                 np.stack([c[0] for c in crops]), np.stack([c[1] for c in crops])
             )
         return np.asarray(p_real, dtype=np.float64).reshape(-1)
+
+    async def picture_liveness(self, sightings: Sequence[Sighting]) -> PictureEvidence:
+        """P(real) and the screen moire over the sightings (the liveness_file's frames, a
+        video's sampled frames), the two computed side by side."""
+        p_real, ripples = await asyncio.gather(
+            self.liveness(sightings),
+            self.stages.cpu(lambda: [chroma_ripple(s.image, s.face.box) for s in sightings]),
+        )
+        moire, moire_score = recapture_score(ripples)
+        return PictureEvidence(float(np.mean(p_real)), moire, moire_score)
 
     async def best_by_quality(self, sightings: Sequence[Sighting]) -> Sighting:
         """The sighting whose face has the highest `preprocessing.quality` score (the first of

@@ -15,7 +15,7 @@ import numpy as np
 from frontend.contract.codes import Code, ContractError, concerning
 from frontend.contract.liveness_file import LivenessCapture, LivenessFileError
 from frontend.service.budget import PixelBudget
-from frontend.service.faces import EmbeddedFace, FacePipeline, Sighting, Verification
+from frontend.service.faces import EmbeddedFace, FacePipeline, Sighting, Verification, fuse
 from preprocessing.detection import Face, nearest_to_centre
 from preprocessing.image import (
     PhotoError,
@@ -295,7 +295,8 @@ class PhotoService:
                 single_face=single_face,
             ),
         )
-        score = float(np.mean(await self.pipeline.liveness(sightings)))
+        pictures = await self.pipeline.picture_liveness(sightings)
+        score, _ = fuse({"p_real": pictures.p_real, "moire": pictures.moire_score})
         if score < self.liveness_threshold:
             raise ContractError(
                 Code.LIVENESS_CHECK_FAILED,

@@ -19,13 +19,12 @@ import numpy as np
 
 from frontend.contract.codes import Code, ContractError, concerning
 from frontend.service.budget import PixelBudget
-from frontend.service.faces import FacePipeline, Sighting, Verification
+from frontend.service.faces import FacePipeline, Sighting, Verification, fuse
 from frontend.service.photos import PhotoService, Reference
 from preprocessing.alignment import face_crop
 from preprocessing.image import encode_jpeg
 from preprocessing.motion import MotionEvidence, planarity
 from preprocessing.quality import FaceQuality, measure
-from preprocessing.recapture import chroma_ripple, recapture_score
 from preprocessing.tracking import Track, subject_of, track_faces, visible_seconds
 from preprocessing.video import Video, VideoLimits, probe_and_decode
 
@@ -102,15 +101,6 @@ class LivenessAnswer:
     liveness: VideoLiveness
     images: FrameImages | None = None
     verification: Verification | None = None
-
-
-def fuse(cues: dict[str, float]) -> tuple[float, str]:
-    """One score from the cues: the lowest of those with evidence, so each can veto, and the
-    cue that gave it. A cue without evidence (nan: a face that never moved, no frame measured)
-    abstains; P(real) always has evidence."""
-    present = {name: value for name, value in cues.items() if not math.isnan(value)}
-    decided_by = min(present, key=present.get)
-    return float(np.clip(present[decided_by], 0.0, 1.0)), decided_by
 
 
 SPOOF_TYPES = {"motion": "still_photo", "moire": "screen"}
@@ -220,12 +210,7 @@ class VideoService:
                 Sighting(video.frames[i].image, subject.faces[i])
                 for i in spread(sorted(subject.faces), LIVENESS_FRAMES)
             ]
-            p_real, ripples = await asyncio.gather(
-                self.pipeline.liveness(sampled),
-                self.stages.cpu(lambda: [chroma_ripple(s.image, s.face.box) for s in sampled]),
-            )
-        p_mean = float(np.mean(p_real))
-        moire, moire_score = recapture_score(ripples)
+            pictures = await self.pipeline.picture_liveness(sampled)
         with self.stages.timed("video_motion"):
             motion = await self.stages.cpu(
                 planarity,
@@ -235,7 +220,9 @@ class VideoService:
                  for i in range(len(video.frames))],
             )
         face_seconds = visible_seconds(video, subject, SAMPLE_INTERVAL_S)
-        score, decided_by = fuse({"p_real": p_mean, "motion": motion.score, "moire": moire_score})
+        score, decided_by = fuse({
+            "p_real": pictures.p_real, "motion": motion.score, "moire": pictures.moire_score,
+        })
         if face_seconds < MIN_FACE_SECONDS:
             status = "short_time"
         else:
@@ -245,9 +232,10 @@ class VideoService:
             qualities = await self.stages.cpu(lambda: [measure(s.image, s.face) for s in sampled])
             problem = capture_problem(status, qualities, [s.face.box[2] for s in sampled])
         return VideoLiveness(
-            passed=status == "ok", score=score, status=status, p_real=p_mean, motion=motion,
-            face_seconds=face_seconds, video=video, subject=subject, moire=moire,
-            moire_score=moire_score, decided_by=decided_by, capture_problem=problem,
+            passed=status == "ok", score=score, status=status, p_real=pictures.p_real,
+            motion=motion, face_seconds=face_seconds, video=video, subject=subject,
+            moire=pictures.moire, moire_score=pictures.moire_score, decided_by=decided_by,
+            capture_problem=problem,
         )
 
     async def silent_detection(self, data: bytes, *, images: bool) -> LivenessAnswer:

@@ -6,7 +6,8 @@ import math
 
 import numpy as np
 
-from frontend.service.video import SAMPLE_INTERVAL_S, fuse, spread
+from frontend.service.faces import fuse
+from frontend.service.video import SAMPLE_INTERVAL_S, spread
 from preprocessing.detection import Face
 from preprocessing.tracking import subject_of, track_faces, visible_seconds
 from preprocessing.video import Video, VideoFrame
