@@ -3,6 +3,7 @@
 #   make test    the whole test suite (unit + integration against the real tritonserver)
 #   make models  build model_repository/ from the pinned weights
 #   make bench   load benchmark, baselines, model sweeps (see benchmarks/README.md)
+#   make bench-quick  image_verification c16 against the ONNX Runtime baselines, ~3 min
 
 PYTHON ?= python3
 VENV := .venv
@@ -12,7 +13,7 @@ MODELS := model_repository/embedded/.built
 MODEL_SOURCES := $(wildcard model_repository/*.py)
 PYTEST_ARGS ?=
 
-.PHONY: serve test models bench clean-models venv
+.PHONY: serve test models bench bench-quick clean-models venv
 
 venv: $(INSTALLED)
 
@@ -44,6 +45,12 @@ bench: $(MODELS)
 	$(PY) -m pip install --quiet -e '.[test,bench]'
 	command -v wrk >/dev/null || (apt-get install -y wrk || (apt-get update && apt-get install -y wrk))
 	$(PY) -m benchmarks.load
+
+# about 3 minutes: image_verification at concurrency 16 against the two ONNX Runtime baselines
+bench-quick: $(MODELS)
+	$(PY) -m pip install --quiet -e '.[test,bench]'
+	command -v wrk >/dev/null || (apt-get install -y wrk || (apt-get update && apt-get install -y wrk))
+	$(PY) -m benchmarks.quick
 
 clean-models:
 	rm -rf model_repository/embedded model_repository/native/*/1

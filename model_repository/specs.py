@@ -204,6 +204,7 @@ FACE_EMBEDDER = ModelSpec(
     batching=BatchingSpec(
         max_batch_size=32, preferred_batch_sizes=(8, 16, 32), max_queue_delay_microseconds=1000
     ),
+    cpu_runtime=CpuRuntime("openvino", "bf16"),
 )
 
 _MINIFASNET_SOURCE = (
@@ -246,6 +247,7 @@ FACE_LIVENESS = ModelSpec(
     batching=BatchingSpec(
         max_batch_size=64, preferred_batch_sizes=(8, 16, 32), max_queue_delay_microseconds=1000
     ),
+    cpu_runtime=CpuRuntime("openvino", "bf16"),
 )
 
 MODELS: tuple[ModelSpec, ...] = (FACE_DETECTOR, FACE_DETECTOR_SMALL, FACE_EMBEDDER, FACE_LIVENESS)

@@ -135,12 +135,18 @@ def create_app(
 
 
 def main(load: Load, description: str, argv: list[str] | None = None) -> int:
-    """Parse ``--host/--port/--workers``, load the models once, and serve until interrupted."""
+    """Parse ``--host/--port/--workers/--processes``, load the models, serve until interrupted.
+
+    With ``--processes N`` the server forks N processes that share the port (SO_REUSEPORT),
+    each with its own models and ``--workers`` threads: the "2x1" a user tries beside "1x2".
+    """
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=os.cpu_count(),
                         help="threads running the CPU work (default: CPU count)")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="processes sharing the port, each with its own models")
     parser.add_argument("--log-level", default="INFO",
                         help="INFO logs every request (aiohttp's access log), as facegate does")
     args = parser.parse_args(argv)
@@ -151,6 +157,9 @@ def main(load: Load, description: str, argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(f"bad configuration: {error}", file=sys.stderr)
         return 2
+    for _ in range(args.processes - 1):
+        if os.fork() == 0:
+            break  # a child serves too
     app = create_app(load, keyring=keyring, workers=args.workers)
-    web.run_app(app, host=args.host, port=args.port)
+    web.run_app(app, host=args.host, port=args.port, reuse_port=args.processes > 1)
     return 0

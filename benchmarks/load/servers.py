@@ -4,7 +4,9 @@ what can be read off them between load steps: CPU time of their processes, Prome
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -76,15 +78,18 @@ class Server:
             # tritonserver, and the python backend's stub processes (one per model instance)
             if _name(child) in ("tritonserver", "triton_python_b") or "stub" in _name(child):
                 triton += _cpu_seconds(child)
-        return {"server": _cpu_seconds(pid), "triton": triton}
+        forked = sum(_cpu_seconds(c) for c in _children(pid) if _name(c).startswith("python"))
+        return {"server": _cpu_seconds(pid) + forked, "triton": triton}
 
     def stop(self) -> None:
+        """SIGTERM to the server's process group (a forked baseline's processes too)."""
         if self.process.poll() is None:
-            self.process.terminate()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
             try:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
 
 
@@ -113,7 +118,8 @@ def _spawn(name: str, module: str, args: list[str], env: Mapping[str, str], port
                "FACEGATE_ALLOW_LEGACY_IV": "true", **env}
     with log.open("wb") as out:
         process = subprocess.Popen([sys.executable, "-m", module, *args], cwd=REPO_ROOT,
-                                   env=environ, stdout=out, stderr=subprocess.STDOUT)
+                                   env=environ, stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
     return process, log
 
 
@@ -140,12 +146,16 @@ def start_facegate(name: str, logs: Path, env: Mapping[str, str] | None = None) 
     return server
 
 
-def start_baseline(name: str, module: str, logs: Path, env: Mapping[str, str] | None = None
-                   ) -> Server:
-    """A baseline server (`benchmarks.baselines.*`) on a free port."""
+def start_baseline(name: str, module: str, logs: Path, env: Mapping[str, str] | None = None,
+                   *, processes: int = 1, workers: int | None = None) -> Server:
+    """A baseline server (`benchmarks.baselines.*`) on a free port, as `processes` processes
+    of `workers` threads (default: one process, a thread per core)."""
     port = free_port()
     # the same log level as facegate's run (FACEGATE_LOG_LEVEL below): no per-request log line
-    args = ["--port", str(port), "--host", "127.0.0.1", "--log-level", "WARNING"]
+    args = ["--port", str(port), "--host", "127.0.0.1", "--log-level", "WARNING",
+            "--processes", str(processes)]
+    if workers is not None:
+        args += ["--workers", str(workers)]
     process, log = _spawn(name, module, args, env or {}, port, logs)
     server = Server(name, process, port, None, log)
     _wait_ready(server, "/healthz", 120)

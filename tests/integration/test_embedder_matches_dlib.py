@@ -1,4 +1,6 @@
-"""The embedder served by Triton computes dlib's own descriptor."""
+"""The embedder served by Triton computes dlib's own descriptor: exactly in f32 (the ONNX
+file against dlib: tests/unit/test_embedder_onnx.py), and to within bfloat16 rounding where
+its `ModelSpec.cpu_runtime` serves it in bf16."""
 
 from __future__ import annotations
 
@@ -28,4 +30,10 @@ async def test_triton_face_embedder_matches_dlib_on_the_same_real_chips(models, 
     expected = np.array([dlib_net.compute_face_descriptor(chip) for chip in real_chips])
     served = await models.embed(real_chips)
     assert served.shape == (len(real_chips), 128)
-    assert np.abs(served - expected).max() < 1e-4
+    if FACE_EMBEDDER.cpu_runtime.precision == "f32":
+        assert np.abs(served - expected).max() < 1e-4
+    else:  # bf16: the same descriptor; distances move by well under the calibration's step
+        cosine = (served * expected).sum(1) / np.linalg.norm(served, axis=1) / np.linalg.norm(
+            expected, axis=1)
+        assert cosine.min() > 0.9999
+        assert np.abs(np.linalg.norm(served - expected, axis=1)).max() < 0.01
