@@ -36,4 +36,4 @@ async def test_triton_face_embedder_matches_dlib_on_the_same_real_chips(models, 
         cosine = (served * expected).sum(1) / np.linalg.norm(served, axis=1) / np.linalg.norm(
             expected, axis=1)
         assert cosine.min() > 0.9999
-        assert np.abs(np.linalg.norm(served - expected, axis=1)).max() < 0.01
+        assert np.linalg.norm(served - expected, axis=1).max() < 0.02  # same-person d ~0.4
