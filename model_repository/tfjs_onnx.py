@@ -31,6 +31,9 @@ for the shared MobileFaceNet ONNX file):
     * output ``embedding``: float32 ``[batch, D]``, L2-normalised (compare by cosine = dot).
     * opset 17, IR version 8, deterministic: the same files give byte-identical graphs.
 
+`RECIPES` records how each descriptor has to be fed (chip size, template, colour order,
+normalisation), as measured on labelled pairs; none of it is stated in the files.
+
     python -m model_repository.tfjs_onnx ops X.json            # the ops a graph uses
     python -m model_repository.tfjs_onnx convert X.json OUT.onnx --output NODE \\
         [--colour RGB|BGR] [--mean M] [--scale S]
@@ -160,7 +163,8 @@ def _attr_ints(node: TfjsNode, key: str, default: tuple[int, ...] = ()) -> tuple
 
 
 def _attr_strings(node: TfjsNode, key: str) -> list[str]:
-    return [base64.b64decode(s).decode() for s in node.attr.get(key, {}).get("list", {}).get("s", [])]
+    encoded = node.attr.get(key, {}).get("list", {}).get("s", [])
+    return [base64.b64decode(s).decode() for s in encoded]
 
 
 def _attr_float(node: TfjsNode, key: str, default: float) -> float:
@@ -366,7 +370,8 @@ class _Converter:
     def to_nhwc(self, value: _Value) -> _Value:
         if not value.nchw:
             return value
-        name = self.node("Transpose", [value.name], value.name + "/to_nhwc", perm=list(_NCHW_TO_NHWC))
+        name = self.node("Transpose", [value.name], value.name + "/to_nhwc",
+                         perm=list(_NCHW_TO_NHWC))
         return _Value(name, value.shape, nchw=False)
 
     def layout_const(self, array: np.ndarray, like: _Value, name: str) -> str:
@@ -821,6 +826,60 @@ def build_tfjs_descriptor(json_path: Path, output: str,
     return convert_tfjs(load_tfjs(json_path), output, normalisation, l2_normalise)
 
 
+# --- measured recipes -------------------------------------------------------------------------
+
+ARCFACE_TEMPLATE_112 = np.array(
+    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655],
+     [70.7299, 92.2041]], dtype=np.float64)
+"""The standard ArcFace 5-point template in 112x112 chip pixels (right eye, left eye, nose,
+right and left mouth corner; "right" = the person's right), scaled by S/112 for an S chip."""
+
+
+@dataclass(frozen=True)
+class DescriptorRecipe:
+    """How to feed one descriptor, as measured on labelled pairs (not stated in the files).
+
+    Attributes:
+        json_name: the tfjs ``X.json`` in ``human_models_3.0.4`` (None: the shared MobileFaceNet).
+        output: the descriptor node.
+        normalisation: applied in the graph to the uint8 RGB chip.
+        chip_size: S; the chip is a least-squares similarity warp (bilinear, black border) of
+            YuNet's 5 landmarks onto ``ARCFACE_TEMPLATE_112 * S / 112``.
+        dims: descriptor length.
+        note: what the measurement found.
+    """
+
+    json_name: str | None
+    output: str
+    normalisation: Normalisation
+    chip_size: int
+    dims: int
+    note: str
+
+
+RECIPES = {
+    "mobilefacenet_128d": DescriptorRecipe(
+        None, "output", Normalisation("RGB", (127.5, 127.5, 127.5), 1.0 / 128.0), 112, 128,
+        "the MANIFEST's recipe confirmed: BGR costs 1.7 points of TAR@1e-3 on LFW and 3.5 on "
+        "the other sources, the dlib-like template drops it to 40%; the mirror average adds "
+        "0.1-0.5; a tighter or looser template (scale 1.1 / 0.9) is worse"),
+    "faceres": DescriptorRecipe(
+        "faceres.json", "global_pooling/Mean",
+        Normalisation("BGR", (103.939, 116.779, 123.68), 1.0), 224, 1024,
+        "Keras 'caffe' preprocessing (BGR, minus the ImageNet means, no scaling) is the only "
+        "working one (raw RGB -16 points, [0,1] or [-1,1] collapse); ArcFace template at scale 1 "
+        "beats 0.85/0.7/1.15 and the dlib-like one; subtracting the mean descriptor helps"),
+    "mobileface": DescriptorRecipe(
+        "mobileface.json", "batchnorm0/add_1", Normalisation("RGB"), 112, 256,
+        "the graph normalises itself ((x - 127.5) / 128); RGB beats BGR; weak on every template"),
+    "mobilefacenet": DescriptorRecipe(
+        "mobilefacenet.json", "embeddings", Normalisation("RGB", (127.5,) * 3, 1.0 / 128.0),
+        112, 192,
+        "degenerate as shipped: different people have cosine > 0.99 for every input scaling "
+        "and colour order tried, in TensorFlow as here; not usable"),
+}
+
+
 # --- the shared MobileFaceNet ONNX file --------------------------------------------------------
 
 MOBILEFACENET_NORMALISATION = Normalisation("RGB", (127.5, 127.5, 127.5), 1.0 / 128.0)
@@ -891,8 +950,8 @@ def build_mobilefacenet_onnx(onnx_path: Path,
     builder.nodes.extend(inner.graph.node)
     builder.initializers.extend(inner.graph.initializer)
     _l2_normalise(builder, old_output.name, OUTPUT_NAME)
-    # onnx 1.x: the file is opset 11; the added nodes are valid there except ReduceSumSquare's
-    # axes attribute, also fine up to opset 17 -> keep the file's opset, raise IR to ours.
+    # The file is opset 11; the added nodes (Cast, Sub, Mul, Transpose, ReduceSumSquare with an
+    # axes attribute, Max, Sqrt, Div) are valid there, so its opset is kept.
     graph = helper.make_graph(
         builder.nodes, "mobilefacenet_128d",
         inputs=[helper.make_tensor_value_info(INPUT_NAME, TensorProto.UINT8,

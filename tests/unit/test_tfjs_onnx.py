@@ -311,3 +311,14 @@ def test_make_mobilefacenet_batchable_rejects_another_graph(mobilefacenet_path: 
     model.graph.node.remove(reshape)
     with pytest.raises(ValueError, match="Reshape"):
         tfjs_onnx.make_mobilefacenet_batchable(model)
+
+
+def test_every_tfjs_recipe_builds_its_descriptor(human_models: Path) -> None:
+    for name, recipe in tfjs_onnx.RECIPES.items():
+        if recipe.json_name is None:
+            continue
+        model = tfjs_onnx.build_tfjs_descriptor(human_models / recipe.json_name, recipe.output,
+                                                recipe.normalisation)
+        dims = [d.dim_value for d in model.graph.output[0].type.tensor_type.shape.dim[1:]]
+        side = model.graph.input[0].type.tensor_type.shape.dim[1].dim_value
+        assert (dims, side) == ([recipe.dims], recipe.chip_size), name
