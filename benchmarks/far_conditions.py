@@ -783,6 +783,9 @@ SIZE_STRATA = (0, 40, 50, 60, 70, 80, 10**9)
 """Strata of the smaller face box width (px) of a pair, for the by-size view."""
 BLUR_STRATA = (0.0, 0.40, 0.45, 0.50, 0.55, 0.60, 1.01)
 """Strata of the larger blur of a pair."""
+EYE_STRATA = (0, 20, 30, 40, 60, 80, 10**9)
+"""Strata of the smaller eye distance (px between the eye landmarks) of a pair: LFW's faces
+have 37-47 px (5th-95th percentile), 2x upscaled ones about 83 px."""
 
 
 def _strata(records: Records, values: np.ndarray, edges, pick):
@@ -814,40 +817,41 @@ def pair_sets(records: Records, selected: dict[str, list[str]], half: str
 
 
 def evaluate(records: Records, selected: dict[str, list[str]], score, half: str = "held_out",
-             bootstrap: bool = True, seed: int = 0) -> dict:
-    """Every pair set of the half at every level, the held-out set pooled, and by face size."""
+             bootstrap: bool = True, strata: bool = True, seed: int = 0) -> dict:
+    """Every pair set of the half at every level, the held-out set pooled, and (with `strata`)
+    all pair sets together by face size, eye distance and blur."""
     rng = np.random.default_rng(seed)
     people = len(records.identities)
-    weights = np.stack([np.bincount(rng.integers(0, people, people),
-                                    minlength=len(records.identities))
-                        for _ in range(BOOTSTRAP_REPLICATES)]).astype(np.float64) if bootstrap \
-        else None
-    size = _strata(records, records.box_width, SIZE_STRATA, np.minimum)
-    blur = _strata(records, records.blur, BLUR_STRATA, np.maximum)
-    results, pooled = [], {p: PairCounts(accepted={v: 0 for v in LEVELS},
-                                         genuine_accepted={v: 0 for v in LEVELS},
-                                         accepted_ids={v: [] for v in LEVELS})
-                           for p in ("within", "mixed", "all")}
-    by_size = PairCounts(accepted={v: 0 for v in LEVELS}, genuine_accepted={v: 0 for v in LEVELS},
-                         accepted_ids={v: [] for v in LEVELS})
-    by_blur = PairCounts(accepted={v: 0 for v in LEVELS}, genuine_accepted={v: 0 for v in LEVELS},
-                         accepted_ids={v: [] for v in LEVELS})
+    weights = None
+    if bootstrap:
+        weights = np.stack([np.bincount(rng.integers(0, people, people), minlength=people)
+                            for _ in range(BOOTSTRAP_REPLICATES)]).astype(np.float64)
+    views = {
+        "by_smaller_box_width": (_strata(records, records.box_width, SIZE_STRATA, np.minimum),
+                                 SIZE_STRATA, "px"),
+        "by_smaller_eye_distance": (_strata(records, records.eye_distance, EYE_STRATA,
+                                            np.minimum), EYE_STRATA, "px"),
+        "by_larger_blur": (_strata(records, records.blur, BLUR_STRATA, np.maximum),
+                           BLUR_STRATA, ""),
+    } if strata else {}
+
+    def empty() -> PairCounts:
+        return PairCounts(accepted={v: 0 for v in LEVELS}, genuine_accepted={v: 0 for v in LEVELS},
+                          accepted_ids={v: [] for v in LEVELS})
+
+    results = []
+    pooled = {p: empty() for p in ("within", "mixed", "all")}
+    together = {name: empty() for name in views}
     for condition, pairing, first, second, group_only in pair_sets(records, selected, half):
         started = time.perf_counter()
-        counts = count_pairs(records, first, second, score, same_group_only=group_only,
-                             strata=size)
-        blur_counts = None
-        if condition != "original (selected photos)":
-            blur_counts = count_pairs(records, first, second, score, same_group_only=group_only,
-                                      strata=blur)
+        counts = count_pairs(records, first, second, score, same_group_only=group_only)
         boot = (bootstrap_far(records, first, second, counts, weights)
                 if bootstrap and not group_only else None)
-        rows = np.concatenate([first, second]) if second is not None else first
         results.append({
             "condition": condition, "pairing": pairing, "faces": int(len(first)),
             "faces_second": int(len(second)) if second is not None else None,
-            "box_width_median": round(float(np.median(records.box_width[first])), 1) if len(first)
-            else None,
+            "box_width_median": round(float(np.median(records.box_width[first])), 1)
+            if len(first) else None,
             "eye_distance_median": round(float(np.median(records.eye_distance[first])), 1)
             if len(first) else None,
             "blur_median": round(float(np.median(records.blur[first])), 3) if len(first) else None,
@@ -856,20 +860,17 @@ def evaluate(records: Records, selected: dict[str, list[str]], score, half: str 
         if condition in HELD_OUT_SET:
             pooled[pairing] += counts
             pooled["all"] += counts
-        if condition not in ("original (selected photos)",):
-            by_size += counts
-            if blur_counts is not None:
-                by_blur += blur_counts
-        del rows
+        if condition != "original (selected photos)":  # its pairs are in `original` already
+            for name, (view, _, _) in views.items():
+                together[name] += count_pairs(records, first, second, score,
+                                              same_group_only=group_only, strata=view)
         LOGGER.info("%s %s: %d impostor pairs, %.1f s", condition, pairing, counts.impostors,
                     time.perf_counter() - started)
-    pooled_rows = {p: level_rows(c, None) for p, c in pooled.items()}
-    return {
-        "pair_sets": results,
-        "held_out_set_pooled": pooled_rows,
-        "by_smaller_box_width": _strata_rows(by_size, SIZE_STRATA, "px"),
-        "by_larger_blur": _strata_rows(by_blur, BLUR_STRATA, ""),
-    }
+    out = {"pair_sets": results,
+           "held_out_set_pooled": {p: level_rows(c, None) for p, c in pooled.items()}}
+    for name, (_, edges, unit) in views.items():
+        out[name] = _strata_rows(together[name], edges, unit)
+    return out
 
 
 def _strata_rows(counts: PairCounts, edges, unit: str) -> list[dict]:
@@ -1045,7 +1046,7 @@ def size_conditioned_evaluations(records: Records, selected: dict[str, list[str]
         "bands": infos,
         "brief": True,
         "result": evaluate(records, selected, banded_score(calibration, bands, records),
-                           bootstrap=False),
+                           bootstrap=False, strata=False),
     }]
 
 
@@ -1126,6 +1127,7 @@ def markdown(result: dict) -> str:
             out.append("")
             continue
         for key, title in (("by_smaller_box_width", "smaller face box of the pair"),
+                           ("by_smaller_eye_distance", "smaller eye distance of the pair"),
                            ("by_larger_blur", "larger blur of the pair")):
             out += ["", f"All pair sets together, by the {title} (ratio to nominal; accepted / "
                     "impostor pairs):", "",
