@@ -101,7 +101,8 @@ class Dataset:
 
 
 def model_hashes(small_detector: bool = False) -> dict[str, str]:
-    """SHA-256 of each ONNX file used, from its build_info.json when present, checked."""
+    """SHA-256 of each ONNX file used (from its build_info.json when present, checked), and the
+    CPU runtime each runs in: descriptors depend on both."""
     hashes = {}
     sizes = detector_sizes(small_detector)
     used = [spec for spec in DETECTORS if spec.inputs[0].dims[0] in sizes]
@@ -114,6 +115,7 @@ def model_hashes(small_detector: bool = False) -> dict[str, str]:
             if recorded and recorded != actual:
                 raise SystemExit(f"{onnx_path} does not match its build_info.json; rebuild it")
         hashes[spec.name] = actual
+        hashes[f"{spec.name} runtime"] = f"{spec.cpu_runtime.engine}/{spec.cpu_runtime.precision}"
     return hashes
 
 
