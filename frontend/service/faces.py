@@ -123,15 +123,10 @@ class FacePipeline:
         self.mirror = mirror
         self.detector_sizes = detector_sizes
 
-    async def detect(self, image_bgr: np.ndarray, *, size: int | None = None) -> list[Face]:
-        """All faces in a picture, highest score first.
-
-        Args:
-            size: the detector input to use (320 or 640) instead of the one the picture's
-                size picks (`detector_size`).
-        """
+    async def detect(self, image_bgr: np.ndarray) -> list[Face]:
+        """All faces in a picture, highest score first."""
         with self.stages.timed("detect"):
-            size = size or detector_size(image_bgr.shape, self.detector_sizes)
+            size = detector_size(image_bgr.shape, self.detector_sizes)
             boxed = await self.stages.cpu(letterbox, image_bgr, size)
             detections = await self.models.detect(boxed.image[None])
             return await self.stages.cpu(
@@ -200,28 +195,9 @@ class FacePipeline:
         return sightings[int(np.argmax(scores))]
 
     async def match(
-        self, sightings: Sequence[Sighting], references: Sequence[EmbeddedFace], *,
-        redetect: bool = False,
+        self, sightings: Sequence[Sighting], references: Sequence[EmbeddedFace]
     ) -> Match:
-        """A capture's best-quality face, embedded and scored against each reference.
-
-        Args:
-            redetect: find the best face again at the photo detector's input first (video
-                frames are tracked at the small one; the embedder's chip wants the landmarks
-                a photo gets).
-        """
+        """A capture's best-quality face, embedded and scored against each reference."""
         best = await self.best_by_quality(sightings)
-        if redetect:
-            best = await self.refine(best)
         (embedded,) = await self.embed(best.image, [best.face])
         return Match(best, self.verify(embedded, references))
-
-    async def refine(self, sighting: Sighting) -> Sighting:
-        """The sighting with its face detected again as a photo's would be: the face found
-        nearest the old box's centre (the old one if none is found)."""
-        faces = await self.detect(sighting.image)
-        if not faces:
-            return sighting
-        x, y = sighting.face.center
-        face = min(faces, key=lambda f: (f.center[0] - x) ** 2 + (f.center[1] - y) ** 2)
-        return Sighting(sighting.image, face, sighting.timestamp_s)

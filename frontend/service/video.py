@@ -21,12 +21,10 @@ from frontend.contract.codes import Code, ContractError, concerning
 from frontend.service.budget import PixelBudget
 from frontend.service.faces import FacePipeline, Sighting, Verification, fuse
 from frontend.service.photos import PhotoService, Reference
-from model_repository.specs import YUNET_INPUT_SIZE, YUNET_SMALL_INPUT_SIZE
 from preprocessing.alignment import face_crop
 from preprocessing.image import encode_jpeg
 from preprocessing.motion import MotionEvidence, planarity
 from preprocessing.quality import FaceQuality, measure
-from preprocessing.detection import Face
 from preprocessing.tracking import Track, subject_of, track_faces, visible_seconds
 from preprocessing.video import Video, VideoLimits, probe_and_decode
 
@@ -40,20 +38,6 @@ MiniFASNet still scores a 39 px face (a 75 px face at 720p, filmed at 360p); 48 
 such clips (benchmarks/liveness_robustness.md)."""
 VIDEO_PIXELS = (round(ANALYSIS_WINDOW_S / SAMPLE_INTERVAL_S) + 1) * 1280 * 720
 """What one video's analysed frames hold at most (frames shrunk to 1280 px, 16:9)."""
-SMALL_DETECTOR_MIN_FACE_PX = 24
-"""A face at least this wide in the 320 detector's input is found there as at 640."""
-
-
-def frame_detector_size(shape: tuple[int, ...], first_faces: list[Face]) -> int:
-    """The detector input for a video's frames after the first (detected at 640): 320, a
-    quarter of the work, when every face of the first frame would still be
-    `SMALL_DETECTOR_MIN_FACE_PX` wide there; the liveness crops and the motion cue need boxes,
-    not exact landmarks, and the frame compared with a photo is detected again at 640
-    (`FacePipeline.refine`)."""
-    scale = YUNET_SMALL_INPUT_SIZE / max(shape[:2])
-    if first_faces and min(f.box[2] for f in first_faces) * scale >= SMALL_DETECTOR_MIN_FACE_PX:
-        return YUNET_SMALL_INPUT_SIZE
-    return YUNET_INPUT_SIZE
 MIN_TRACK_FRAMES = 3
 """A face seen in fewer picked frames (0.6 s) is a detector flicker, not a person."""
 
@@ -211,12 +195,9 @@ class VideoService:
                 interval_s=SAMPLE_INTERVAL_S, window_s=ANALYSIS_WINDOW_S,
             )
         with self.stages.timed("video_detect"):
-            first = await self.pipeline.detect(video.frames[0].image)
-            size = frame_detector_size(video.frames[0].image.shape, first)
-            rest = await asyncio.gather(
-                *(self.pipeline.detect(f.image, size=size) for f in video.frames[1:])
+            detections = await asyncio.gather(
+                *(self.pipeline.detect(f.image) for f in video.frames)
             )
-            detections = [first, *rest]
         usable = [[f for f in faces if f.box[2] >= MIN_FACE_WIDTH_PX] for faces in detections]
         tracks = [t for t in track_faces(usable) if len(t.faces) >= MIN_TRACK_FRAMES]
         if not tracks:
@@ -282,6 +263,6 @@ class VideoService:
         )
         if not liveness.passed:
             return LivenessAnswer(liveness)
-        match = await self.pipeline.match(liveness.sightings(), embedded, redetect=True)
+        match = await self.pipeline.match(liveness.sightings(), embedded)
         encoded = await self.stages.cpu(frame_images, match.best) if images else None
         return LivenessAnswer(liveness, encoded, match.verification)
