@@ -99,6 +99,11 @@ class Settings:
         api_keys_file: the callers' API keys, hashed (README "Who may call"); unset, anyone
             who reaches the port is served (development).
         require_api_keys: refuse to start without api_keys_file (production configs set it).
+        session_secret: signs liveness-session tokens and derives their keys (32+ characters,
+            the same on every replica); unset, a random one per process (one replica only).
+        session_store: ``redis://host:6379/0`` to share session use and results between
+            replicas; unset, in this process's memory.
+        session_ttl_s: how long a liveness session stays open.
     """
 
     host: str = "127.0.0.1"
@@ -149,6 +154,9 @@ class Settings:
     metrics_host: str = "127.0.0.1"
     api_keys_file: str = ""
     require_api_keys: bool = False
+    session_secret: str = field(default="", repr=False)
+    session_store: str = ""
+    session_ttl_s: float = 120.0
 
     def __post_init__(self) -> None:
         for name in ("port", "triton_http_port", "triton_grpc_port", "triton_metrics_port",
@@ -159,7 +167,7 @@ class Settings:
         for name in ("triton_startup_timeout_s", "triton_timeout_s", "cpu_workers",
                      "max_body_bytes", "max_in_flight", "max_cost_in_flight", "max_fields",
                      "header_timeout_s", "body_timeout_s", "max_decoded_pixels",
-                     "decode_wait_s"):
+                     "decode_wait_s", "session_ttl_s"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{PREFIX}{name.upper()} must be positive")
         if logging.getLevelName(self.log_level.upper()) == f"Level {self.log_level.upper()}":
@@ -168,6 +176,12 @@ class Settings:
             raise SettingsError(f"{PREFIX}DRAIN_DELAY_S / _TIMEOUT_S must not be negative")
         if self.tls_client_ca_file and not self.tls_cert_file:
             raise SettingsError(f"{PREFIX}TLS_CLIENT_CA_FILE needs {PREFIX}TLS_CERT_FILE")
+        if self.session_secret and len(self.session_secret.encode()) < 32:
+            raise SettingsError(f"{PREFIX}SESSION_SECRET needs at least 32 characters")
+        if self.session_store and not self.session_store.startswith(
+                ("redis://", "rediss://", "unix://")):
+            raise SettingsError(f"{PREFIX}SESSION_STORE must be a redis://, rediss:// or "
+                                "unix:// URL")
         if self.log_format not in ("text", "json"):
             raise SettingsError(f"{PREFIX}LOG_FORMAT={self.log_format} is not text or json")
         for name in ("liveness_threshold", "video_liveness_threshold"):

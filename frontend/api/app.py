@@ -24,9 +24,11 @@ from frontend.api.auth import ApiKeys, ApiKeysError, authentication
 from frontend.api.handlers import CONTRACT_ROUTES, contract_handler
 from frontend.api.metrics import METRICS, Metrics
 from frontend.api.services import SERVICES, build_services
+from frontend.api.sessions import PAGE_ROUTES, SESSION_ROUTES, page_headers
 from frontend.config import Settings, SettingsError
 from frontend.contract.fields import ENDPOINTS
 from frontend.contract.openapi import build_openapi
+from frontend.contract.sessions import SESSION_ENDPOINTS
 from frontend.crypto import KeyRing
 from frontend.inference.triton import TritonModels
 from frontend.service.scores import ScoreCalibration
@@ -72,7 +74,8 @@ async def openapi(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     return web.json_response(
         build_openapi(
-            ENDPOINTS, settings.photo_limits, settings.video_limits, settings.max_body_bytes
+            (*ENDPOINTS, *SESSION_ENDPOINTS), settings.photo_limits, settings.video_limits,
+            settings.max_body_bytes,
         )
     )
 
@@ -93,7 +96,8 @@ ROUTES = [
     web.get("/readyz", readyz),
     web.get("/openapi.json", openapi),
     *(web.post(endpoint.path, contract_handler(endpoint, logic, cost))
-      for endpoint, logic, cost in CONTRACT_ROUTES),
+      for endpoint, logic, cost in (*CONTRACT_ROUTES, *SESSION_ROUTES)),
+    *PAGE_ROUTES,
 ]
 
 
@@ -137,6 +141,7 @@ def _services_context(keyring: KeyRing, calibration: ScoreCalibration):
                 watching.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await watching
+            await app[SERVICES].sessions.store.close()
             await models.close()
             executor.shutdown(wait=True, cancel_futures=True)
             if embedded is not None:
@@ -191,5 +196,6 @@ def create_app(settings: Settings) -> web.Application:
         raise SettingsError(f"FACEGATE_CALIBRATION_FILE: {error}") from error
     app.add_routes(ROUTES)
     app.on_response_prepare.append(_secure_headers)
+    app.on_response_prepare.append(page_headers)
     app.cleanup_ctx.append(_services_context(keyring, calibration))
     return app

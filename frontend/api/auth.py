@@ -36,11 +36,16 @@ from pathlib import Path
 from aiohttp import hdrs, web
 
 from frontend.contract.codes import Code, ContractError
+from frontend.contract.sessions import SESSION_ENDPOINTS
 
 LOGGER = logging.getLogger(__name__)
 
 HASH_PREFIX = "sha256:"
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json"})
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/capture",
+                        *(e.path for e in SESSION_ENDPOINTS if e.public)})
+"""No API key: the probes, and what a browser page calls (its session token authenticates
+the session endpoints; the page is static)."""
+PAGE_PREFIX = "/capture/"
 METRICS_PATH = "/metrics"
 RELOAD_CHECK_S = 1.0
 
@@ -190,7 +195,7 @@ def authentication(keys: ApiKeys):
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in OPEN_PATHS:
+        if request.path in OPEN_PATHS or request.path.startswith(PAGE_PREFIX):
             return await handler(request)
         table = keys.current()
         key = presented_key(request)

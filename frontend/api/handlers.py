@@ -47,7 +47,7 @@ def rect(face: Face) -> dict[str, int]:
     return {"left": round(x), "top": round(y), "width": round(w), "height": round(h)}
 
 
-async def _references(
+async def references_of(
     services: Services, request: ParsedRequest, name: str
 ) -> list[Reference]:
     """The reference photo `name` and the optional ``name_2`` and ``name_3``, decrypted."""
@@ -79,7 +79,7 @@ def _options(request: ParsedRequest) -> dict[str, bool]:
 async def image_verification(services: Services, request: ParsedRequest) -> Results:
     first, references = await asyncio.gather(
         services.decrypt(request, "first_encrypted_image"),
-        _references(services, request, "second_encrypted_image"),
+        references_of(services, request, "second_encrypted_image"),
     )
     verification = await services.photos.verify(first, references, **_options(request))
     return _verification_results(verification)
@@ -103,7 +103,7 @@ async def multi_face_verification(services: Services, request: ParsedRequest) ->
 
 async def liveness_image_verification(services: Services, request: ParsedRequest) -> Results:
     capture = await services.open_liveness_file(request)
-    references = await _references(services, request, "encrypted_image")
+    references = await references_of(services, request, "encrypted_image")
     verification = await services.photos.liveness_verify(capture, references, **_options(request))
     return _verification_results(verification)
 
@@ -177,7 +177,7 @@ async def silent_detection(services: Services, request: ParsedRequest) -> Result
 async def silent_image_verification(services: Services, request: ParsedRequest) -> Results:
     video, references = await asyncio.gather(
         services.decrypt(request, "encrypted_video"),
-        _references(services, request, "encrypted_image"),
+        references_of(services, request, "encrypted_image"),
     )
     answer = await services.videos.silent_verification(
         video, references, images=_wants_images(request), **_options(request)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import concurrent.futures
+import logging
+import secrets
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -17,9 +19,14 @@ from frontend.service.budget import PixelBudget
 from frontend.service.faces import FacePipeline
 from frontend.service.photos import PhotoService
 from frontend.service.scores import ScoreCalibration
+from frontend.service.session_store import open_store
+from frontend.service.session_tokens import SessionTokens
+from frontend.service.sessions import SessionService
 from frontend.service.stages import ObserveStage, Stages
 from frontend.service.video import VideoService
 from preprocessing.detection import detector_sizes
+
+LOGGER = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,7 @@ class Services:
     liveness_file_limits: what one liveness_file may hold.
     photos: the photo endpoints' logic.
     videos: the video endpoints' logic.
+    sessions: the liveness sessions' logic.
     budget: decoded pixels across requests; each request runs in its `scope`.
     """
 
@@ -40,6 +48,7 @@ class Services:
     liveness_file_limits: LivenessFileLimits
     photos: PhotoService
     videos: VideoService
+    sessions: SessionService
     budget: PixelBudget
 
     async def decrypt(self, request: ParsedRequest, field: str) -> bytes:
@@ -79,7 +88,23 @@ def build_services(
         pipeline, photos, settings.video_limits, threshold=settings.video_liveness_threshold,
         budget=budget,
     )
-    return Services(models, stages, keyring, LivenessFileLimits(), photos, videos, budget)
+    sessions = SessionService(
+        _session_tokens(settings), open_store(settings.session_store), photos, videos,
+        ttl_s=settings.session_ttl_s,
+    )
+    return Services(
+        models, stages, keyring, LivenessFileLimits(), photos, videos, sessions, budget
+    )
+
+
+def _session_tokens(settings: Settings) -> SessionTokens:
+    if settings.session_secret:
+        return SessionTokens(settings.session_secret.encode())
+    LOGGER.warning(
+        "FACEGATE_SESSION_SECRET unset: liveness sessions are signed with a random secret of "
+        "this process; with several replicas each refuses the others' sessions"
+    )
+    return SessionTokens(secrets.token_bytes(32))
 
 
 SERVICES = web.AppKey("services", Services)

@@ -56,6 +56,17 @@ class Code(Enum):
     MULTIPLE_FACES = CodeInfo(4010, "multiple faces", 400,
                               "fail_when_multiple_faces and a photo shows more than one usable "
                               "face")
+    SESSION_EXPIRED = CodeInfo(4101, "session expired", 400,
+                               "the liveness session's token is past its expiry (open a new "
+                               "session)")
+    SESSION_INVALID = CodeInfo(4102, "invalid session", 400,
+                               "the session token is malformed, altered or signed by another "
+                               "server, or the payload is not sealed under that session's key")
+    SESSION_USED = CodeInfo(4103, "session already used", 400,
+                            "the liveness session already has a capture (each is used once)")
+    SESSION_NO_RESULT = CodeInfo(4104, "no session result", 400,
+                                 "no result for this session id: unknown, not captured yet, or "
+                                 "older than 10 minutes")
 
     # HTTP-level answers: the code is the HTTP status, the message the seeds' status name.
     UNAUTHORIZED = CodeInfo(401, "UNAUTHORIZED", 401,

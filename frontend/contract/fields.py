@@ -24,6 +24,7 @@ class FieldKind(Enum):
     ENCRYPTED = "encrypted"  # base64 text of AES-256-GCM ciphertext (CONTRACT.md section 6)
     BOOLEAN = "boolean"  # true/false/1/0, any case
     FILE = "file"  # a multipart file part (or the same text in a form or JSON field)
+    TEXT = "text"  # plain text: a session token or id, a list of actions
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,9 @@ class Endpoint:
     request: tuple[RequestField, ...]
     response: tuple[ResponseField, ...]
     codes: tuple[Code, ...]
+    public: bool = False
+    """Authenticated by the session token in its body, not by an API key: the browser page
+    calls it (`frontend.contract.sessions`)."""
 
     def __post_init__(self) -> None:
         # Every endpoint reads a body, so each can answer "too many fields".
@@ -62,7 +66,7 @@ class Endpoint:
             object.__setattr__(self, "codes", (*self.codes, Code.TOO_MANY_FIELDS))
 
 
-_PHOTO_HELP = "Encrypted photo (AES-256-GCM, base64; README 'Encryption' and 'Photo standards')."
+PHOTO_HELP = "Encrypted photo (AES-256-GCM, base64; README 'Encryption' and 'Photo standards')."
 _VIDEO_HELP = "Encrypted video (AES-256-GCM, base64; README 'Video standards')."
 
 AUTO_ROTATE = RequestField(
@@ -126,14 +130,14 @@ def extra_references(name: str) -> tuple[RequestField, ...]:
         for n in (2, 3)
     )
 
-_SCORE = {"type": "number", "minimum": 0, "maximum": 1}
+SCORE = {"type": "number", "minimum": 0, "maximum": 1}
 VERIFICATION_SCORE = ResponseField(
     "verification_score",
-    _SCORE,
+    SCORE,
     "Calibrated similarity in [0, 1]: a threshold of 0.4/0.5/0.6/0.7/0.8/0.9 accepts impostors "
     "at a rate of 1e-1/1e-2/1e-3/1e-4/1e-5/1e-6. Recommended threshold: 0.7.",
 )
-_RECT = {
+RECT = {
     "type": "object",
     "properties": {k: {"type": "integer"} for k in ("left", "top", "width", "height")},
     "required": ["left", "top", "width", "height"],
@@ -184,7 +188,7 @@ _QUALITY = {
 FACE_REPORT = {
     "type": "object",
     "properties": {
-        "rect": _RECT,
+        "rect": RECT,
         "landmarks": {
             "type": "array",
             "items": _POINT,
@@ -215,7 +219,7 @@ is the same for every call (Megvii's vary per comparison; ours are calibrated on
 
 VERIFICATION_SCORES = ResponseField(
     "verification_scores",
-    {"type": "array", "items": _SCORE, "minItems": 2, "maxItems": 3},
+    {"type": "array", "items": SCORE, "minItems": 2, "maxItems": 3},
     "Each reference photo's score, in field order (the reference field, then _2, _3); only "
     "when more than one reference was sent.",
     ("several_references",),
@@ -239,7 +243,7 @@ LIVENESS_RESULT = (
         {"type": "boolean"},
         "Liveness passed: the score reaches the threshold and a face is seen for 2 s.",
     ),
-    ResponseField("liveness_score", _SCORE, "Silent liveness score, 0 .. 1 (for reference)."),
+    ResponseField("liveness_score", SCORE, "Silent liveness score, 0 .. 1 (for reference)."),
     ResponseField(
         "liveness_status",
         {"type": "string", "enum": ["ok", "hack", "short_time"]},
@@ -285,7 +289,7 @@ IMAGE_RESULT = (
     ),
 )
 
-_PHOTO_CODES = (
+PHOTO_CODES = (
     Code.INVALID_ARGUMENT,
     Code.INVALID_IMAGE_SIZE,
     Code.INVALID_CONTENT_LENGTH,
@@ -299,8 +303,8 @@ IMAGE_VERIFICATION = Endpoint(
     "image_verification",
     "Compare the faces of two photos (one face each; the face nearest the centre is used).",
     (
-        RequestField("first_encrypted_image", FieldKind.ENCRYPTED, _PHOTO_HELP, required=True),
-        RequestField("second_encrypted_image", FieldKind.ENCRYPTED, _PHOTO_HELP, required=True),
+        RequestField("first_encrypted_image", FieldKind.ENCRYPTED, PHOTO_HELP, required=True),
+        RequestField("second_encrypted_image", FieldKind.ENCRYPTED, PHOTO_HELP, required=True),
         *extra_references("second_encrypted_image"),
         AUTO_ROTATE,
         CHECK_QUALITY,
@@ -308,22 +312,22 @@ IMAGE_VERIFICATION = Endpoint(
         FAIL_WHEN_MULTIPLE_FACES,
     ),
     (VERIFICATION_SCORE, VERIFICATION_SCORES, THRESHOLDS),
-    (*_PHOTO_CODES, Code.FACE_OCCLUSION, Code.MULTIPLE_FACES),
+    (*PHOTO_CODES, Code.FACE_OCCLUSION, Code.MULTIPLE_FACES),
 )
 MULTI_FACE_VERIFICATION = Endpoint(
     "/identity/multi_face_verification/stateless",
     "multi_face_verification",
     "Score every face of the first photo against every face of the second.",
     (
-        RequestField("first_encrypted_image", FieldKind.ENCRYPTED, _PHOTO_HELP, required=True),
-        RequestField("second_encrypted_image", FieldKind.ENCRYPTED, _PHOTO_HELP, required=True),
+        RequestField("first_encrypted_image", FieldKind.ENCRYPTED, PHOTO_HELP, required=True),
+        RequestField("second_encrypted_image", FieldKind.ENCRYPTED, PHOTO_HELP, required=True),
         AUTO_ROTATE,
         RETURN_THRESHOLDS,
     ),
     (
         ResponseField(
             "scores",
-            {"type": "array", "items": {"type": "array", "items": _SCORE}},
+            {"type": "array", "items": {"type": "array", "items": SCORE}},
             "scores[i][j]: face i of the first photo against face j of the second, calibrated "
             "as verification_score. Faces are ordered by detector confidence; fragments (cut "
             "off, covered, too small or too blurred) are left out.",
@@ -333,8 +337,8 @@ MULTI_FACE_VERIFICATION = Endpoint(
             {
                 "type": "object",
                 "properties": {
-                    "first_image": {"type": "array", "items": _RECT},
-                    "second_image": {"type": "array", "items": _RECT},
+                    "first_image": {"type": "array", "items": RECT},
+                    "second_image": {"type": "array", "items": RECT},
                 },
                 "required": ["first_image", "second_image"],
                 "additionalProperties": False,
@@ -343,7 +347,7 @@ MULTI_FACE_VERIFICATION = Endpoint(
         ),
         THRESHOLDS,
     ),
-    _PHOTO_CODES,
+    PHOTO_CODES,
 )
 LIVENESS_IMAGE_VERIFICATION = Endpoint(
     "/identity/liveness_image_verification/stateless",
@@ -357,7 +361,7 @@ LIVENESS_IMAGE_VERIFICATION = Endpoint(
             "facegate SDK writes it; a file part, or the same text as a field.",
             required=True,
         ),
-        RequestField("encrypted_image", FieldKind.ENCRYPTED, _PHOTO_HELP, required=True),
+        RequestField("encrypted_image", FieldKind.ENCRYPTED, PHOTO_HELP, required=True),
         *extra_references("encrypted_image"),
         AUTO_ROTATE,
         CHECK_QUALITY,
@@ -382,7 +386,7 @@ FACE_QUALITY = Endpoint(
     "/quality/face_quality/stateless",
     "face_quality",
     "Quality measures of every face in a photo.",
-    (RequestField("encrypted_image", FieldKind.ENCRYPTED, _PHOTO_HELP, required=True),),
+    (RequestField("encrypted_image", FieldKind.ENCRYPTED, PHOTO_HELP, required=True),),
     (
         ResponseField(
             "faces",
@@ -390,7 +394,7 @@ FACE_QUALITY = Endpoint(
             "One entry per face, ordered by detector confidence.",
         ),
     ),
-    _PHOTO_CODES,
+    PHOTO_CODES,
 )
 
 _VIDEO_FLAGS = (RETURN_IMAGE, RETURN_FACE_IMAGE, RETURN_STATUS, RETURN_SPOOF_TYPE, RETURN_REASON)
@@ -412,7 +416,7 @@ SILENT_IMAGE_VERIFICATION = Endpoint(
     "Silent liveness of a video, and its best face against a photo.",
     (
         RequestField("encrypted_video", FieldKind.ENCRYPTED, _VIDEO_HELP, required=True),
-        RequestField("encrypted_image", FieldKind.ENCRYPTED, _PHOTO_HELP, required=True),
+        RequestField("encrypted_image", FieldKind.ENCRYPTED, PHOTO_HELP, required=True),
         *extra_references("encrypted_image"),
         AUTO_ROTATE,
         CHECK_QUALITY,
@@ -430,7 +434,7 @@ SILENT_IMAGE_VERIFICATION = Endpoint(
         *IMAGE_RESULT,
     ),
     (
-        *_PHOTO_CODES, Code.FACE_OCCLUSION, Code.MULTIPLE_FACES, Code.INVALID_VIDEO,
+        *PHOTO_CODES, Code.FACE_OCCLUSION, Code.MULTIPLE_FACES, Code.INVALID_VIDEO,
         Code.LIVENESS_CHECK_FAILED,
     ),
 )

@@ -19,11 +19,13 @@ _FIELD_SCHEMA = {
     FieldKind.ENCRYPTED: {"type": "string"},
     FieldKind.BOOLEAN: {"type": "string", "pattern": "^(?i:true|false|1|0)$"},
     FieldKind.FILE: {"type": "string", "contentMediaType": "application/octet-stream"},
+    FieldKind.TEXT: {"type": "string"},
 }
 _JSON_FIELD_SCHEMA = {
     FieldKind.ENCRYPTED: {"type": "string"},
     FieldKind.BOOLEAN: {"oneOf": [{"type": "boolean"}, _FIELD_SCHEMA[FieldKind.BOOLEAN]]},
     FieldKind.FILE: {"type": "string"},
+    FieldKind.TEXT: {"type": "string"},
 }
 
 
@@ -109,9 +111,12 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
         responses[str(code.info.http_status)] = {
             "$ref": f"#/components/responses/http{code.info.http_status}"
         }
+    # The browser page's endpoints carry their session token instead of an API key.
+    security = {"security": []} if endpoint.public else {}
     return {
         "operationId": endpoint.operation_id,
         "summary": endpoint.summary,
+        **security,
         "requestBody": {
             "required": True,
             "content": {

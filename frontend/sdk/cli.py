@@ -21,6 +21,7 @@ from frontend.sdk.capture import capture_from_images, capture_from_video
 from frontend.sdk.client import DEFAULT_URL, ApiResponse, FacegateClient, FacegateClientError
 
 ENV_URL = "FACEGATE_URL"
+ENV_API_KEY = "FACEGATE_API_KEY"
 EXIT_OK = 0
 EXIT_API_ERROR = 1
 EXIT_USAGE = 2
@@ -60,6 +61,10 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     parser.add_argument(
         "--legacy", action="store_true",
         help="emit the manual's fixed-IV form instead of a random nonce per payload",
+    )
+    parser.add_argument(
+        "--api-key", default=environ.get(ENV_API_KEY),
+        help=f"API key sent as X-Api-Key (default ${ENV_API_KEY})",
     )
     parser.add_argument("--timeout", type=float, default=60.0, metavar="S",
                         help="socket timeout in seconds (default 60)")
@@ -105,6 +110,26 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         "print a file sealed as an encrypted_image/encrypted_video field (for curl)",
     )
     encrypt.add_argument("file", type=Path, metavar="FILE", help="photo or video")
+
+    opened = _command(
+        commands, "session-open", _session_open,
+        "open a liveness session for the browser capture page (prints the session as JSON)",
+    )
+    opened.add_argument("--actions", help="fixed challenge, e.g. turn_left,turn_right "
+                        "(default: two at random)")
+
+    captured = _command(
+        commands, "session-capture", _session_capture,
+        "send a recording to a session as the capture page would",
+    )
+    captured.add_argument("session", type=Path, metavar="SESSION",
+                          help="the JSON session-open printed")
+    captured.add_argument("video", type=Path, metavar="VIDEO", help="recording (WebM, MP4)")
+
+    result = _command(commands, "session-result", _session_result, "a liveness session's result")
+    result.add_argument("session_id", metavar="ID", help="the session_id")
+    result.add_argument("--photo", type=Path, help="reference photo to compare the best frame")
+    _flags(result, "--auto-rotate", "--check-quality", "--return-thresholds")
 
     make = _command(
         commands, "liveness-file", _liveness_file,
@@ -156,7 +181,7 @@ def _keyring(args: argparse.Namespace) -> KeyRing:
 
 def _client(args: argparse.Namespace) -> FacegateClient:
     return FacegateClient(args.url, keyring=_keyring(args), legacy=args.legacy,
-                          timeout_s=args.timeout)
+                          timeout_s=args.timeout, api_key=args.api_key)
 
 
 def _report(answer: ApiResponse) -> int:
@@ -215,6 +240,29 @@ def _silent_verify(args: argparse.Namespace) -> int:
         auto_rotate=args.auto_rotate, check_quality=args.check_quality,
         return_image=args.return_image, return_face_image=args.return_face_image,
         return_status=args.return_status,
+    ))
+
+
+def _session_open(args: argparse.Namespace) -> int:
+    actions = [a for a in (args.actions or "").split(",") if a]
+    return _report(_client(args).open_session(actions))
+
+
+def _session_client(args: argparse.Namespace) -> FacegateClient:
+    # The page's calls need no AES key of the server's: the session brings its own.
+    return FacegateClient(args.url, timeout_s=args.timeout, api_key=args.api_key)
+
+
+def _session_capture(args: argparse.Namespace) -> int:
+    session = json.loads(args.session.read_text())
+    return _report(_session_client(args).session_capture(session, args.video.read_bytes()))
+
+
+def _session_result(args: argparse.Namespace) -> int:
+    photo = args.photo.read_bytes() if args.photo else None
+    return _report(_client(args).session_result(
+        args.session_id, photo, auto_rotate=args.auto_rotate, check_quality=args.check_quality,
+        return_thresholds=args.return_thresholds,
     ))
 
 

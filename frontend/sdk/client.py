@@ -6,12 +6,17 @@ Requests go out as the SenseID manual's Java sample sends them: one
 fixed-IV form for servers that only know that). `liveness_image_verification` is the exception:
 its ``liveness_file`` is a file part, so that call is ``multipart/form-data``.
 
+The liveness-session calls (`open_session`, `session_result`) are the integrator's backend's;
+`session_guide` and `session_capture` do what the browser page does, sealing under the
+session's own key (for tools and tests).
+
 It uses only the standard library (`urllib.request`), so it works the same inside and outside
 an event loop, and it ignores ``*_proxy`` variables: the server is on-prem.
 """
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import secrets
@@ -31,6 +36,12 @@ from frontend.contract.fields import (
     MULTI_FACE_VERIFICATION,
     SILENT_DETECTION,
     SILENT_IMAGE_VERIFICATION,
+)
+from frontend.contract.sessions import (
+    SESSION_CAPTURE,
+    SESSION_GUIDE,
+    SESSION_OPEN,
+    SESSION_RESULT,
 )
 from frontend.crypto import KeyRing
 
@@ -76,10 +87,12 @@ class FacegateClient:
 
     Args:
         base_url: ``http(s)://host:port`` of the facegate server.
-        keyring: encrypts photos and videos with its newest key.
+        keyring: encrypts photos and videos with its newest key (None: only the session
+            page's calls, which bring their own key).
         legacy: send the manual's fixed-IV form (needs ``keyring.legacy_iv``) instead of a
             fresh random nonce per payload; only for servers that do not accept the latter.
         timeout_s: socket timeout of connecting and of each read, in seconds.
+        api_key: sent as ``X-Api-Key`` when the server has API keys (README "Who may call").
 
     Raises:
         ValueError: a bad URL or timeout, or ``legacy`` without a legacy IV in the key ring.
@@ -89,21 +102,23 @@ class FacegateClient:
         self,
         base_url: str = DEFAULT_URL,
         *,
-        keyring: KeyRing,
+        keyring: KeyRing | None = None,
         legacy: bool = False,
         timeout_s: float = 60.0,
+        api_key: str | None = None,
     ) -> None:
         parsed = urllib.parse.urlsplit(base_url)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise ValueError(f"base_url must be http(s)://host:port, got {base_url!r}")
         if timeout_s <= 0:
             raise ValueError(f"timeout_s must be positive, got {timeout_s}")
-        if legacy and keyring.legacy_iv is None and not keyring.plaintext:
+        if legacy and (keyring is None or keyring.legacy_iv is None and not keyring.plaintext):
             raise ValueError("the legacy form needs the key ring's legacy IV (FACEGATE_AES_IV)")
         self.base_url = base_url.rstrip("/")
         self.keyring = keyring
         self.legacy = legacy
         self.timeout_s = timeout_s
+        self.api_key = api_key
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
     def image_verification(
@@ -223,7 +238,47 @@ class FacegateClient:
             ),
         })
 
+    def open_session(self, actions: Sequence[str] = ()) -> ApiResponse:
+        """Open a liveness session (``session_id``, ``session_token``, ``session_key``,
+        ``challenge``, ``capture_url``); `actions` fixes the challenge (tests), else random."""
+        fields = {"actions": ",".join(actions)} if actions else {}
+        return self._post_form(SESSION_OPEN.path, fields)
+
+    def session_guide(self, session: Mapping[str, Any], frame: bytes) -> ApiResponse:
+        """Guidance for one camera frame (``hint``, ``pose``, ``action``), as the page asks.
+
+        Args:
+            session: the body `open_session` answered (its token and key are used).
+        """
+        return self._post_form(SESSION_GUIDE.path, {
+            "session_token": session["session_token"],
+            "encrypted_image": _seal_for(session, frame),
+        })
+
+    def session_capture(self, session: Mapping[str, Any], video: bytes) -> ApiResponse:
+        """Send a session's recording, as the page does (``passed``, ``failed_check``)."""
+        return self._post_form(SESSION_CAPTURE.path, {
+            "session_token": session["session_token"],
+            "encrypted_video": _seal_for(session, video),
+        })
+
+    def session_result(
+        self, session_id: str, image: bytes | None = None, *, auto_rotate: bool = False,
+        check_quality: bool = False, return_thresholds: bool = False,
+    ) -> ApiResponse:
+        """A session's result; with `image`, its best frame against that photo
+        (``verification_score``)."""
+        fields = {"session_id": session_id, "auto_rotate": _flag(auto_rotate),
+                  "check_quality": _flag(check_quality)}
+        if image is not None:
+            fields["encrypted_image"] = self._seal(image)
+        if return_thresholds:
+            fields["return_thresholds"] = "true"
+        return self._post_form(SESSION_RESULT.path, fields)
+
     def _seal(self, data: bytes) -> str:
+        if self.keyring is None:
+            raise ValueError("this call encrypts with the server's AES key: give a keyring")
         return self.keyring.encrypt(data, legacy=self.legacy)
 
     def _extensions(
@@ -268,11 +323,14 @@ class FacegateClient:
 
     def _post(self, path: str, body: bytes, content_type: str) -> ApiResponse:
         url = self.base_url + path
-        request = urllib.request.Request(url, data=body, method="POST", headers={
+        headers = {
             "Content-Type": content_type,
             "Accept": "application/json",
             "User-Agent": USER_AGENT,
-        })
+        }
+        if self.api_key:
+            headers["X-Api-Key"] = self.api_key
+        request = urllib.request.Request(url, data=body, method="POST", headers=headers)
         try:
             with self._opener.open(request, timeout=self.timeout_s) as response:
                 return _answer(url, response.status, response.headers, response.read())
@@ -298,6 +356,12 @@ def _answer(url: str, status: int, headers: Message, data: bytes) -> ApiResponse
         )
     request_id = headers.get("X-Request-Id") or str(body.get("request_id", ""))
     return ApiResponse(status=status, body=body, request_id=request_id)
+
+
+def _seal_for(session: Mapping[str, Any], data: bytes) -> str:
+    """Seal under a session's own key (the nonce form), as the capture page does."""
+    key = base64.b64decode(session["session_key"])
+    return KeyRing(keys=(key,), legacy_iv=None, allow_legacy=False, plaintext=False).encrypt(data)
 
 
 def _flag(value: bool) -> str:

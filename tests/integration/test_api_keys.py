@@ -13,6 +13,7 @@ from frontend.api.auth import key_hash
 from frontend.config import Settings, SettingsError
 from frontend.contract.codes import Code
 from frontend.contract.fields import FACE_QUALITY, SILENT_DETECTION
+from frontend.contract.sessions import SESSION_CAPTURE, SESSION_OPEN, SESSION_RESULT
 from tests.conftest import DATA
 from tests.integration.http import assert_error, serving
 
@@ -73,6 +74,23 @@ async def test_the_probes_stay_open_and_metrics_take_their_own_key(
                                 ({"X-Api-Key": METRICS_KEY}, 200)):
             async with api.session.get("/metrics", headers=headers) as response:
                 assert response.status == status
+
+
+async def test_a_session_is_opened_with_a_key_and_completed_by_a_page_without_one(
+    server_settings, keyring, keys_file
+):
+    async with serving(_settings(server_settings, keys_file), keyring) as api:
+        assert_error(await api.post(SESSION_OPEN.path, {}), Code.UNAUTHORIZED)
+        opened = await api.post(SESSION_OPEN.path, {}, headers={"X-Api-Key": KEY})
+        assert opened.code == 1000
+        async with api.session.get("/capture/") as page:
+            assert page.status == 200
+        tampered = {"session_token": opened.body["session_token"] + "x",
+                    "encrypted_video": "fg1.AAAA"}
+        assert_error(await api.post(SESSION_CAPTURE.path, tampered), Code.SESSION_INVALID,
+                     "session_token")  # the token, not a key, decides
+        result = await api.post(SESSION_RESULT.path, {"session_id": "x"})
+        assert_error(result, Code.UNAUTHORIZED)
 
 
 async def test_keys_are_rotated_by_editing_the_file_without_a_restart(

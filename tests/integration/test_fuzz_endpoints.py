@@ -20,11 +20,13 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from frontend.config import Settings
 from frontend.contract.fields import ENDPOINTS
 from frontend.contract.openapi import build_openapi
+from frontend.contract.sessions import SESSION_ENDPOINTS
 from tests.conftest import REPO_ROOT, free_port
 
 SERVER = Settings()
 schema = schemathesis.openapi.from_dict(
-    build_openapi(ENDPOINTS, SERVER.photo_limits, SERVER.video_limits, SERVER.max_body_bytes)
+    build_openapi((*ENDPOINTS, *SESSION_ENDPOINTS), SERVER.photo_limits, SERVER.video_limits,
+                  SERVER.max_body_bytes)
 )
 
 

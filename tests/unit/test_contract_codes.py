@@ -12,8 +12,13 @@ CONTRACT_TABLE = {
     2007: "corrupted liveness data error", 2008: "invalid video error", 4000: "detection failed",
     4004: "face occlusion", 4007: "liveness silent check failed",
 }
-EXTENSIONS = {1201: "too many fields", 4010: "multiple faces"}
-"""Codes of the opt-in extensions (CONTRACT.md section 9): only a client that opts in sees them."""
+EXTENSIONS = {
+    1201: "too many fields", 4010: "multiple faces",
+    4101: "session expired", 4102: "invalid session", 4103: "session already used",
+    4104: "no session result",
+}
+"""Codes of the opt-in extensions (CONTRACT.md section 9) and of the liveness sessions: only
+a client that opts in or opens a session sees them."""
 
 
 def test_every_error_code_of_the_contract_and_its_extensions_is_there_with_http_400():
