@@ -37,7 +37,15 @@ serve: export FACEGATE_ALLOW_LEGACY_IV ?= true
 serve: $(MODELS)
 	$(PY) -m frontend
 
+# The session store's tests run a real redis-server and the capture page's a real chromium
+# (Debian's packages): installed here when missing and root is at hand, else those tests skip
+# (under CI=true they fail instead).
+SYSTEM_TOOLS := redis-server:redis-server chromium:chromium
+
 test: $(MODELS)
+	@for tool in $(SYSTEM_TOOLS); do command -v $${tool%%:*} >/dev/null || \
+		(apt-get install -y $${tool##*:} || (apt-get update && apt-get install -y $${tool##*:})) \
+		|| echo "make test: $${tool%%:*} is missing and cannot be installed here"; done
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # wrk (the load generator) is Debian's package: installed here when missing (needs root).

@@ -27,6 +27,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
+def system_tool(name: str) -> str:
+    """The path of a Debian tool the tests drive (`make test` installs it): a test without it
+    skips, except under CI, where it fails: CI must never pass without running it."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed (make test installs Debian's {name})"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -50,9 +62,7 @@ def weights_dir() -> Path:
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """A real redis-server on a free port, nothing persisted (the liveness-session store)."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed (make test installs Debian's redis-server)")
+    binary = system_tool("redis-server")
     port = free_port()
     server = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
