@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -104,6 +105,8 @@ class Settings:
         session_store: ``redis://host:6379/0`` to share session use and results between
             replicas; unset, in this process's memory.
         session_ttl_s: how long a liveness session stays open.
+        session_origins: comma-separated origins (``https://app.example.com``) whose own pages
+            may run the capture SDK against this server: CORS for the page's two calls only.
     """
 
     host: str = "127.0.0.1"
@@ -157,6 +160,7 @@ class Settings:
     session_secret: str = field(default="", repr=False)
     session_store: str = ""
     session_ttl_s: float = 120.0
+    session_origins: str = ""
 
     def __post_init__(self) -> None:
         for name in ("port", "triton_http_port", "triton_grpc_port", "triton_metrics_port",
@@ -182,6 +186,10 @@ class Settings:
                 ("redis://", "rediss://", "unix://")):
             raise SettingsError(f"{PREFIX}SESSION_STORE must be a redis://, rediss:// or "
                                 "unix:// URL")
+        for origin in self.origins:
+            if not re.fullmatch(r"https?://[^/\s]+", origin):
+                raise SettingsError(f"{PREFIX}SESSION_ORIGINS: {origin!r} is not an origin "
+                                    "(scheme://host[:port], no path)")
         if self.log_format not in ("text", "json"):
             raise SettingsError(f"{PREFIX}LOG_FORMAT={self.log_format} is not text or json")
         for name in ("liveness_threshold", "video_liveness_threshold"):
@@ -192,6 +200,10 @@ class Settings:
             self.video_limits  # noqa: B018
         except ValueError as error:
             raise SettingsError(f"{PREFIX}*_PHOTO_* / *_VIDEO_*: {error}") from error
+
+    @property
+    def origins(self) -> list[str]:
+        return [o.strip() for o in self.session_origins.split(",") if o.strip()]
 
     @property
     def photo_limits(self) -> PhotoLimits:

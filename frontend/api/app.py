@@ -24,7 +24,7 @@ from frontend.api.auth import ApiKeys, ApiKeysError, authentication
 from frontend.api.handlers import CONTRACT_ROUTES, contract_handler
 from frontend.api.metrics import METRICS, Metrics
 from frontend.api.services import SERVICES, build_services
-from frontend.api.sessions import PAGE_ROUTES, SESSION_ROUTES, page_headers
+from frontend.api.sessions import PAGE_ROUTES, SESSION_ROUTES, allow_origins, page_headers
 from frontend.config import Settings, SettingsError
 from frontend.contract.fields import ENDPOINTS
 from frontend.contract.openapi import build_openapi
@@ -195,6 +195,7 @@ def create_app(settings: Settings) -> web.Application:
     except ValueError as error:
         raise SettingsError(f"FACEGATE_CALIBRATION_FILE: {error}") from error
     app.add_routes(ROUTES)
+    allow_origins(app, settings.origins)
     app.on_response_prepare.append(_secure_headers)
     app.on_response_prepare.append(page_headers)
     app.cleanup_ctx.append(_services_context(keyring, calibration))

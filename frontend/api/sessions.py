@@ -10,6 +10,7 @@ import base64
 import urllib.parse
 from pathlib import Path
 
+import aiohttp_cors
 from aiohttp import web
 
 from frontend.api.handlers import PHOTO_COST, VIDEO_COST, Results, rect, references_of
@@ -116,3 +117,19 @@ PAGE_ROUTES = [
     web.get(PAGE_PATH, capture_page),
     web.static(PAGE_PATH, PAGE_DIR),
 ]
+
+
+def allow_origins(app: web.Application, origins: list[str]) -> None:
+    """Let these origins' pages make the capture page's two calls (guide, capture): an
+    integrator's own page running facegate-capture.js. No cookies are involved, so none are
+    allowed; the backend's calls (open, result) stay same-origin only."""
+    if not origins:
+        return
+    cors = aiohttp_cors.setup(app, defaults={
+        origin: aiohttp_cors.ResourceOptions(allow_headers=("Content-Type",), max_age=600)
+        for origin in origins
+    })
+    public = {SESSION_GUIDE.path, SESSION_CAPTURE.path}
+    for route in list(app.router.routes()):
+        if route.resource is not None and route.resource.canonical in public:
+            cors.add(route)

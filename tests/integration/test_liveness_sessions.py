@@ -189,3 +189,28 @@ async def test_the_capture_page_is_served_with_its_security_policy(api):
         assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
     async with api.session.get("/capture/facegate-capture.js") as script:
         assert script.status == 200
+
+
+async def test_listed_origins_may_make_the_pages_calls_and_only_those(server_settings, keyring):
+    settings = dataclasses.replace(server_settings, session_origins="https://bank.example")
+    preflight = {"Access-Control-Request-Method": "POST",
+                 "Access-Control-Request-Headers": "content-type"}
+    async with serving(settings, keyring) as api:
+
+        async def allowed(path: str, origin: str) -> str | None:
+            headers = {**preflight, "Origin": origin}
+            async with api.session.options(path, headers=headers) as answer:
+                return answer.headers.get("Access-Control-Allow-Origin")
+
+        assert await allowed(SESSION_CAPTURE.path, "https://bank.example") == "https://bank.example"
+        assert await allowed(SESSION_GUIDE.path, "https://bank.example") == "https://bank.example"
+        assert await allowed(SESSION_GUIDE.path, "https://evil.example") is None
+        assert await allowed(SESSION_OPEN.path, "https://bank.example") is None
+        session = await _open(api)
+        frame = _frame_jpeg(TURNS, 0.4)
+        async with api.session.post(SESSION_GUIDE.path, json={
+            "session_token": session["session_token"], "encrypted_image": _seal(session, frame),
+        }, headers={"Origin": "https://bank.example"}) as answer:
+            assert answer.status == 200
+            assert answer.headers["Access-Control-Allow-Origin"] == "https://bank.example"
+            assert "Access-Control-Allow-Credentials" not in answer.headers

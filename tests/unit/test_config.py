@@ -37,6 +37,14 @@ def test_settings_refuse_an_unknown_log_level():
         Settings.from_env({"FACEGATE_LOG_LEVEL": "LOUD"})
 
 
+def test_session_origins_are_listed_origins_without_paths():
+    settings = Settings.from_env(
+        {"FACEGATE_SESSION_ORIGINS": "https://bank.example, http://localhost:8080"})
+    assert settings.origins == ["https://bank.example", "http://localhost:8080"]
+    with pytest.raises(SettingsError, match="FACEGATE_SESSION_ORIGINS: 'https://bank.example/kyc'"):
+        Settings.from_env({"FACEGATE_SESSION_ORIGINS": "https://bank.example/kyc"})
+
+
 def test_settings_warn_about_an_unknown_facegate_variable(caplog):
     with caplog.at_level(logging.WARNING):
         Settings.from_env({"FACEGATE_PROT": "3000"})
