@@ -5,9 +5,8 @@ plays a Y4M file made from a real clip (`tests/integration/y4m.py`), so getUserM
 MediaRecorder, WebCrypto, the guidance frames and the upload are the browser's own; the server
 is the real app on the session's real Triton. docs/capture.md describes the clips' timing.
 
-Screenshots of each page state go to $FACEGATE_SCREENSHOTS (docs/images regenerates the
-documentation's: ``FACEGATE_SCREENSHOTS=docs/images pytest tests/integration/test_capture_page.py``),
-otherwise to a temporary folder.
+Screenshots of each page state go to $FACEGATE_SCREENSHOTS, otherwise to a temporary folder
+(``FACEGATE_SCREENSHOTS=docs/images`` regenerates the documentation's).
 """
 
 from __future__ import annotations
@@ -390,3 +389,45 @@ async def test_camera_refused_is_explained(api, turning_camera, shots) -> None:
         button = await browser.page.evaluate("() => document.activeElement.textContent")
     assert final.get("code") == "camera_denied", final
     assert "Camera access was not allowed" in final["text"] and button == "Try again"
+
+
+CONTRAST = """
+() => {
+  const rgb = (c) => c.match(/[\\d.]+/g).map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map((v) => v / 255)
+    .map((v) => v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4)
+    .reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const background = (node) => {
+    for (; node; node = node.parentElement) {
+      const c = rgb(getComputedStyle(node).backgroundColor);
+      if (c.length < 4 || c[3] > 0) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  return [...document.querySelectorAll(".fg *")]
+    .filter((n) => n.offsetParent &&
+      [...n.childNodes].some((c) => c.nodeType === 3 && c.textContent.trim()))
+    .map((n) => {
+      const [a, b] = [lum(rgb(getComputedStyle(n).color)), lum(background(n))];
+      const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+      return [n.textContent.trim().slice(0, 40), ratio];
+    });
+}
+"""
+
+
+async def test_the_pages_text_is_readable_and_its_button_keyboard_reachable(
+    api, turning_camera, shots
+) -> None:
+    async with chromium(api, turning_camera, shots) as browser:
+        session = await open_session(api, "turn_left")
+        await browser.page.goto(browser.origin + session["capture_url"])
+        await browser.wait_state("intro")
+        texts = await browser.page.evaluate(CONTRAST)
+        assert texts, "no text measured"
+        low = [(text, round(ratio, 1)) for text, ratio in texts if ratio < 4.5]
+        assert not low, f"below WCAG AA's 4.5:1: {low}"
+        await browser.page.keyboard.press("Tab")
+        await browser.page.keyboard.press("Shift+Tab")
+        focused = await browser.page.evaluate("() => document.activeElement.textContent")
+        assert focused == "Allow camera"
