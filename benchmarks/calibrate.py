@@ -45,6 +45,7 @@ import shlex
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -441,23 +442,28 @@ def table_distance(table: dict, log10_far: float) -> float:
 # --- the data ------------------------------------------------------------------------------------
 
 
+def view2_rows(data_dir: Path) -> Iterator[tuple[str, str, bool, int]]:
+    """LFW View 2 folds 1-8 as listed: (image a, image b, same person, fold)."""
+    with (data_dir / "faces" / "pairs.csv").open() as stream:
+        for row in csv.DictReader(stream):
+            if row["subset"].startswith("lfw_view2_fold"):
+                a, b = (n if n.startswith("faces/") else f"faces/{n}"
+                        for n in (row["img1"], row["img2"]))
+                yield a, b, row["same"] == "1", int(row["subset"][-2:])
+
+
 def lfw_pairs(data_dir: Path, dataset: Dataset) -> tuple[np.ndarray, np.ndarray, int]:
     """Distances and same-person flags of the LFW View 2 pairs (folds 1-8) with both faces found."""
     row_of = {name: i for i, name in enumerate(dataset.names)}
     distances, same, missing = [], [], 0
-    with (data_dir / "faces" / "pairs.csv").open() as stream:
-        for row in csv.DictReader(stream):
-            if not row["subset"].startswith("lfw_view2_fold"):
-                continue
-            a, b = (n if n.startswith("faces/") else f"faces/{n}"
-                    for n in (row["img1"], row["img2"]))
-            if a not in row_of or b not in row_of:
-                missing += 1
-                continue
-            difference = dataset.descriptors[row_of[a]].astype(np.float64) - dataset.descriptors[
-                row_of[b]]
-            distances.append(float(np.linalg.norm(difference)))
-            same.append(row["same"] == "1")
+    for a, b, is_same, _ in view2_rows(data_dir):
+        if a not in row_of or b not in row_of:
+            missing += 1
+            continue
+        difference = dataset.descriptors[row_of[a]].astype(np.float64) - dataset.descriptors[
+            row_of[b]]
+        distances.append(float(np.linalg.norm(difference)))
+        same.append(is_same)
     return np.array(distances), np.array(same, dtype=bool), missing
 
 

@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import concurrent.futures
-import csv
 import datetime
 import hashlib
 import json
@@ -55,7 +54,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from benchmarks.calibrate import DEFAULT_DATA_DIR, LABEL_CORRECTIONS, labelled_photos
+from benchmarks.calibrate import DEFAULT_DATA_DIR, LABEL_CORRECTIONS, labelled_photos, view2_rows
 from benchmarks.far_conditions import machine
 from frontend.inference.onnx import OnnxModels
 from frontend.service.faces import FacePipeline
@@ -344,15 +343,8 @@ class Photos:
 
 def view2_pairs(data_dir: Path, photos: Photos):
     index = {n: k for k, n in enumerate(photos.names)}
-    rows = []
-    with (data_dir / "faces" / "pairs.csv").open() as stream:
-        for row in csv.DictReader(stream):
-            if not row["subset"].startswith("lfw_view2_fold"):
-                continue
-            a, b = (n if n.startswith("faces/") else f"faces/{n}"
-                    for n in (row["img1"], row["img2"]))
-            if a in index and b in index:
-                rows.append((index[a], index[b], row["same"] == "1", int(row["subset"][-2:])))
+    rows = [(index[a], index[b], same, fold) for a, b, same, fold in view2_rows(data_dir)
+            if a in index and b in index]
     i, j, same, fold = (np.array(v) for v in zip(*rows, strict=True))
     return i, j, same, fold
 
