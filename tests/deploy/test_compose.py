@@ -2,7 +2,8 @@
 at services, ports and files that exist; and it is a production configuration: API keys
 required, TLS terminated at HAProxy, /metrics on a port of its own that is published nowhere,
 a drain that the load balancer's checks and Docker's stop timeout both leave time for, the
-legacy fixed-IV form off unless the operator turns it on.
+legacy fixed-IV form off unless the operator turns it on, liveness sessions shared by every
+replica (one operator secret, one Redis that only the frontends reach).
 
 Validation uses `compose-spec` (Python bindings of the `compose_spec` Rust crate), which
 parses a file the way the Compose Specification defines it and rejects unknown keys and
@@ -15,12 +16,13 @@ import json
 import re
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from compose_spec import PyCompose
 
 from frontend.api.middleware import REQUEST_ID_HEADER
-from frontend.config import PREFIX, Settings
+from frontend.config import PREFIX, Settings, SettingsError
 from tests.deploy.compose import MissingVariable, load_compose, variables
 from tests.deploy.files import (
     COMPOSE_DIR,
@@ -40,6 +42,7 @@ ENV = {
     "FACEGATE_AES_KEY": "k" * 32,
     "FACEGATE_API_KEYS_FILE": "/srv/facegate/api-keys.json",
     "HAPROXY_PEM_FILE": "/srv/facegate/tls.pem",
+    "FACEGATE_SESSION_SECRET": "s" * 64,  # the length of openssl rand -base64 48
 }
 """What the operator must provide (compose.yaml's ``${VAR:?...}``): each one is required."""
 
@@ -108,10 +111,21 @@ def _bind_mounts(service: dict) -> dict[Path, str]:
 
 
 def test_compose_file_is_valid_under_the_compose_specification(compose):
-    assert set(compose["services"]) == {"triton", "frontend", "lb", "prometheus", "grafana"}
+    assert set(compose["services"]) == {
+        "triton", "frontend", "redis", "lb", "prometheus", "grafana",
+    }
 
 
-def test_compose_needs_an_aes_key_an_api_keys_file_and_a_certificate_from_the_operator():
+def test_third_party_images_are_pinned_to_a_release_tag(compose):
+    """Images not built here name a release (``v2.55.1``, ``3.0-alpine``), never ``latest``."""
+    for service in compose["services"].values():
+        if "build" in service:
+            continue
+        image, _, tag = service["image"].rpartition(":")
+        assert image and re.fullmatch(r"v?\d+\.\d+(\.\d+)?(-[\w.-]+)?", tag), service["image"]
+
+
+def test_compose_needs_keys_a_session_secret_and_a_certificate_from_the_operator():
     text = COMPOSE_FILE.read_text()
     required = {name for name, op in variables(text).items() if op in ("?", ":?")}
     assert required == set(ENV)
@@ -294,3 +308,54 @@ def test_monitoring_ports_listen_on_the_loopback_interface_only(compose):
         for mapping in compose["services"][name]["ports"]:
             host_ip = mapping["host_ip"] if isinstance(mapping, dict) else mapping.split(":")[0]
             assert host_ip == "127.0.0.1", name
+
+
+def _service_networks(service: dict) -> set[str]:
+    networks = service.get("networks", ["default"])
+    return set(networks) if isinstance(networks, (list, dict)) else {networks}
+
+
+def test_frontends_share_liveness_sessions_through_redis(compose):
+    """One secret for every replica (a session opened on one is verified by another) and one
+    store for the sessions' single use and results; replicas wait for Redis to answer."""
+    settings = _frontend_settings(compose)
+    assert settings.session_secret == ENV["FACEGATE_SESSION_SECRET"]
+    url = urlsplit(settings.session_store)
+    assert url.scheme == "redis" and url.hostname == "redis" and url.path == "/0"
+    services = compose["services"]
+    assert url.port in _exposed_ports(services["redis"])
+    assert services["frontend"]["depends_on"]["redis"]["condition"] == "service_healthy"
+    check = services["redis"]["healthcheck"]["test"]  # CMD-SHELL comes back as one string
+    assert "redis-cli ping" in (check if isinstance(check, str) else " ".join(check))
+    assert settings.session_ttl_s == 120
+
+
+def test_a_short_session_secret_stops_the_frontends(compose):
+    turned_short = _load({**ENV, "FACEGATE_SESSION_SECRET": "s" * 31})
+    with pytest.raises(SettingsError, match="SESSION_SECRET"):
+        _frontend_settings(turned_short)
+
+
+def test_redis_is_reachable_by_the_frontends_only_and_published_nowhere(compose):
+    services = compose["services"]
+    redis = services["redis"]
+    assert not _published_targets(redis)
+    (network,) = _service_networks(redis)
+    # Its network is internal (no route out) and joined by the frontends alone.
+    assert compose["networks"][network]["internal"] is True
+    members = {name for name, service in services.items() if network in _service_networks(service)}
+    assert members == {"redis", "frontend"}
+    # The frontends stay on the default network too, where HAProxy, Triton and Prometheus are.
+    assert "default" in _service_networks(services["frontend"])
+
+
+def test_redis_keeps_nothing_on_disk_and_never_evicts_a_claim(compose):
+    """Sessions live minutes, so no RDB or AOF; evicting a claim would let a session be used
+    twice, so a full Redis must refuse writes (the frontends answer 503) instead."""
+    redis = compose["services"]["redis"]
+    command = redis["command"]
+    assert command[0] == "redis-server"
+    options = dict(zip(command[1::2], command[2::2], strict=True))
+    assert options["--save"] == "" and options["--appendonly"] == "no"
+    assert options["--maxmemory-policy"] == "noeviction"
+    assert not redis.get("volumes")

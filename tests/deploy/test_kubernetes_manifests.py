@@ -5,7 +5,8 @@ Kubernetes release (strict: an unknown or misspelt field fails), and the tests b
 what a schema cannot, such as selectors that select nothing or a port that no container opens;
 and the production rules: API keys required (from a Secret mounted so that it updates in
 place), TLS at the Ingress, /metrics on a port of its own that only Prometheus reaches, a
-drain that fits the termination grace period, the legacy fixed-IV form off.
+drain that fits the termination grace period, the legacy fixed-IV form off, liveness sessions
+shared by every pod (one Secret, one Redis that only the frontends reach).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import re
 import subprocess
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import kubernetes_validate
 import pytest
@@ -24,6 +26,7 @@ from frontend.config import PREFIX, Settings, SettingsError
 from model_repository.triton_config import TRT_ENGINE_CACHE
 from tests.deploy.files import (
     ADAPTER_VALUES,
+    COMPOSE_FILE,
     DOCKER,
     K8S_BASE,
     K8S_SECRET_EXAMPLE,
@@ -38,8 +41,10 @@ KUBERNETES_VERSIONS = ("1.30", "1.37")
 """1.30 is the oldest release we support; 1.37 the newest kubernetes-validate carries."""
 
 MANIFESTS = sorted(p for p in K8S_BASE.glob("*.yaml") if p.name != "kustomization.yaml")
-FRONTEND, TRITON = "facegate-frontend", "facegate-triton"
+FRONTEND, TRITON, REDIS = "facegate-frontend", "facegate-triton", "facegate-redis"
+DEPLOYMENTS = (FRONTEND, TRITON, REDIS)
 AES_SECRET, API_KEYS_SECRET, TLS_SECRET = "facegate-aes", "facegate-api-keys", "facegate-tls"
+SESSION_SECRET = "facegate-session"
 DRAIN_MARGIN_S = 5
 """Seconds left, past the preStop hook, the drain delay and the drain timeout, before SIGKILL."""
 
@@ -125,7 +130,7 @@ def test_every_object_lives_in_the_facegate_namespace():
 def test_deployments_services_autoscalers_and_budgets_select_real_pods():
     pod_labels = {
         name: k8s_object("Deployment", name)["spec"]["template"]["metadata"]["labels"]
-        for name in (FRONTEND, TRITON)
+        for name in DEPLOYMENTS
     }
     for name, labels in pod_labels.items():
         selector = k8s_object("Deployment", name)["spec"]["selector"]["matchLabels"]
@@ -140,6 +145,8 @@ def test_deployments_services_autoscalers_and_budgets_select_real_pods():
                 continue
             selector = spec["selector"] if kind == "Service" else spec["selector"]["matchLabels"]
             assert selector.items() <= pod_labels[name].items(), f"{kind}/{name}"
+    redis_service = k8s_object("Service", REDIS)["spec"]
+    assert redis_service["selector"].items() <= pod_labels[REDIS].items()
 
 
 def test_service_ports_and_scrape_annotations_name_container_ports():
@@ -195,7 +202,7 @@ def test_frontend_is_ready_on_readyz_and_alive_on_healthz():
 
 
 def test_every_container_has_cpu_and_memory_requests_and_limits():
-    for name in (FRONTEND, TRITON):
+    for name in DEPLOYMENTS:
         resources = _container(name)["resources"]
         for bound in ("requests", "limits"):
             assert {"cpu", "memory"} <= resources[bound].keys(), f"{name} {bound}"
@@ -211,7 +218,7 @@ def test_pods_meet_the_restricted_pod_security_standard():
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
     allowed_volumes = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral",
                        "persistentVolumeClaim", "projected", "secret"}
-    for name in (FRONTEND, TRITON):
+    for name in DEPLOYMENTS:
         pod = _pod_spec(name)
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["securityContext"]["runAsUser"] != 0
@@ -400,3 +407,89 @@ def test_triton_arguments_are_flags_of_tritonserver_2_51():
     for arg in args[1:]:
         flag = arg.split("=", 1)[0]
         assert f"  {flag} <" in usage or f"  {flag}\n" in usage, f"{flag} unknown to tritonserver"
+
+
+def test_images_are_ours_or_pinned_to_a_release_tag():
+    """Ours are tagged with facegate's version (an overlay sets the registry); others name a
+    release, the same one compose runs, never ``latest``."""
+    for name in DEPLOYMENTS:
+        image, _, tag = _container(name)["image"].rpartition(":")
+        assert image and re.fullmatch(r"v?\d+\.\d+(\.\d+)?(-[\w.-]+)?", tag), name
+    compose = load_yaml(COMPOSE_FILE)
+    assert _container(REDIS)["image"] == compose["services"]["redis"]["image"]
+
+
+def test_kustomization_carries_redis_its_service_and_its_network_policy():
+    for kind in ("Deployment", "Service", "NetworkPolicy"):
+        k8s_object(kind, REDIS)  # exactly one of each
+
+
+def test_frontend_shares_liveness_sessions_through_the_redis_service():
+    """Every pod verifies the others' tokens (one secret, from the Secret; no Secret, no pod)
+    and claims each session once in the same Redis."""
+    env = _env(FRONTEND)
+    secret = env["FACEGATE_SESSION_SECRET"]["valueFrom"]["secretKeyRef"]
+    assert secret["name"] == SESSION_SECRET
+    assert secret["key"] in _example_secret(SESSION_SECRET)["stringData"]
+    assert secret.get("optional", False) is False
+    assert "value" not in env["FACEGATE_SESSION_SECRET"]
+    settings = _frontend_settings()
+    url = urlsplit(settings.session_store)
+    assert url.scheme == "redis" and url.path == "/0"
+    assert url.hostname == REDIS
+    service = k8s_object("Service", url.hostname)["spec"]
+    ports = {p["port"]: p["targetPort"] for p in service["ports"]}
+    container_ports = {p["name"]: p["containerPort"] for p in _container(REDIS)["ports"]}
+    assert container_ports[ports[url.port]] == 6379
+
+
+def test_example_session_secret_cannot_start_a_server():
+    placeholder = _example_secret(SESSION_SECRET)["stringData"]["session-secret"]
+    with pytest.raises(SettingsError, match="SESSION_SECRET"):
+        Settings(session_secret=placeholder)
+
+
+def test_frontend_pods_get_no_service_link_variables():
+    """Kubernetes would set FACEGATE_REDIS_PORT, FACEGATE_TRITON_SERVICE_HOST... for the
+    namespace's Services, which the server would take for misspelt settings."""
+    assert _pod_spec(FRONTEND)["enableServiceLinks"] is False
+
+
+def test_only_the_frontend_reaches_redis():
+    policy = k8s_object("NetworkPolicy", REDIS)["spec"]
+    redis_labels = k8s_object("Deployment", REDIS)["spec"]["template"]["metadata"]["labels"]
+    frontend_labels = k8s_object("Deployment", FRONTEND)["spec"]["template"]["metadata"]["labels"]
+    assert policy["podSelector"]["matchLabels"].items() <= redis_labels.items()
+    assert policy["policyTypes"] == ["Ingress"]
+    (rule,) = policy["ingress"]
+    (source,) = rule["from"]
+    assert set(source) == {"podSelector"}  # same namespace, no namespaceSelector, no ipBlock
+    admitted = source["podSelector"]["matchLabels"].items()
+    assert admitted <= frontend_labels.items()
+    for other in (TRITON, REDIS):  # the frontends' pods only, not every facegate pod
+        labels = k8s_object("Deployment", other)["spec"]["template"]["metadata"]["labels"]
+        assert not admitted <= labels.items(), f"{other} pods reach Redis"
+    assert rule["ports"] == [{"protocol": "TCP", "port": "redis"}]
+    container_ports = {p["name"]: p["containerPort"] for p in _container(REDIS)["ports"]}
+    assert container_ports == {"redis": 6379}
+
+
+def test_redis_is_one_pod_that_keeps_nothing_on_disk_and_never_evicts_a_claim():
+    """One pod, replaced not rolled (two behind the Service would each accept a session once);
+    no RDB or AOF; a full Redis refuses writes (503) rather than evict a claim, which would let
+    a session be used twice; probes ask redis-cli ping."""
+    spec = k8s_object("Deployment", REDIS)["spec"]
+    assert spec["replicas"] == 1 and spec["strategy"] == {"type": "Recreate"}
+    container = _container(REDIS)
+    args = container["args"]
+    assert args[0] == "redis-server"
+    options = dict(zip(args[1::2], args[2::2], strict=True))
+    assert options["--save"] == "" and options["--appendonly"] == "no"
+    assert options["--maxmemory-policy"] == "noeviction"
+    maxmemory = int(options["--maxmemory"].removesuffix("mb")) * 1024**2
+    limit = container["resources"]["limits"]["memory"]
+    assert maxmemory < int(limit.removesuffix("Mi")) * 1024**2
+    assert all("persistentVolumeClaim" not in v for v in _pod_spec(REDIS)["volumes"])
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert "redis-cli ping" in " ".join(container[probe]["exec"]["command"])
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
