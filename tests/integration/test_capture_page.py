@@ -131,7 +131,33 @@ class Browser:
     shots: Path
 
     async def shot(self, name: str) -> None:
-        await self.page.screenshot(path=str(self.shots / f"capture-{name}.png"))
+        """A screenshot with the camera image pixelated beyond recognition (the faces are
+        ../shared/data's, not ours to ship); the oval and badges drawn over it stay sharp: they
+        are taken from a second screenshot with the video hidden on the stage's black."""
+        path = self.shots / f"capture-{name}.png"
+        await self.page.screenshot(path=str(path))
+        box = await self.page.evaluate(
+            "() => { const v = document.querySelector('.fg video');"
+            " if (!v || !v.offsetParent) return null; const r = v.getBoundingClientRect();"
+            " return [r.x, r.y, r.width, r.height].map(Math.round); }")
+        if not box or box[2] <= 0 or box[3] <= 0:
+            return
+        hide = "(h) => { document.querySelector('.fg video').style.visibility = h; }"
+        await self.page.evaluate(hide, "hidden")
+        overlays = cv2.imdecode(np.frombuffer(await self.page.screenshot(), np.uint8),
+                                cv2.IMREAD_COLOR)
+        await self.page.evaluate(hide, "")
+        image = cv2.imread(str(path))
+        x, y, w, h = box
+        region = image[y:y + h, x:x + w]
+        small = cv2.resize(region, (max(1, w // 40), max(1, h // 40)),
+                           interpolation=cv2.INTER_AREA)
+        pixelated = cv2.resize(small, (region.shape[1], region.shape[0]),
+                               interpolation=cv2.INTER_NEAREST)
+        drawn = overlays[y:y + h, x:x + w]
+        over = drawn.max(axis=2, keepdims=True) > 8
+        image[y:y + h, x:x + w] = np.where(over, drawn, pixelated)
+        cv2.imwrite(str(path), image)
 
     async def state(self) -> dict[str, str]:
         return await self.page.evaluate(
