@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -62,6 +63,13 @@ def weights_dir() -> Path:
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """A real redis-server on a free port, nothing persisted (the liveness-session store)."""
+    with redis_server() as url:
+        yield url
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[str]:
+    """Start a redis-server (nothing persisted) and stop it on leaving; its URL."""
     binary = system_tool("redis-server")
     port = free_port()
     server = subprocess.Popen(

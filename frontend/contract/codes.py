@@ -57,8 +57,8 @@ class Code(Enum):
                               "fail_when_multiple_faces and a photo shows more than one usable "
                               "face")
     SESSION_EXPIRED = CodeInfo(4101, "session expired", 400,
-                               "the liveness session's token is past its expiry (open a new "
-                               "session)")
+                               "the liveness session's token is past its expiry, or the session "
+                               "store restarted since it was opened (open a new session)")
     SESSION_INVALID = CodeInfo(4102, "invalid session", 400,
                                "the session token is malformed, altered or signed by another "
                                "server, or the payload is not sealed under that session's key")

@@ -4,6 +4,9 @@ Everything else is derived from the token (`frontend.service.session_tokens`). `
 serves one process; `RedisStore` (``FACEGATE_SESSION_STORE=redis://...``) serves several
 replicas: the claim is ``SET NX`` with the session's remaining lifetime, so two replicas
 given the same capture at once let exactly one through; the result expires on its own.
+
+Neither keeps claims across its own restart, so each says since when its claims are complete
+(`complete_since`): a session opened before that may have been used already and is refused.
 """
 
 from __future__ import annotations
@@ -19,6 +22,10 @@ from frontend.contract.codes import Code, ContractError
 
 RESULT_TTL_S = 600
 """How long the integrator's backend has to fetch a result."""
+CLOCK_SLACK_S = 1.0
+"""Redis's clock and a replica's may disagree a little: sessions opened this soon after
+Redis started are refused too (erring towards a refused session, never a second use; the
+whole-second uptime already errs that way by up to 1 s)."""
 
 
 class SessionStore(Protocol):
@@ -29,14 +36,18 @@ class SessionStore(Protocol):
 
     async def result(self, session_id: str) -> dict[str, Any] | None: ...
 
+    async def complete_since(self) -> float:
+        """Unix time since which every claim is held (the store's start)."""
+
     async def close(self) -> None: ...
 
 
 class MemoryStore:
     """One process's sessions (entries expire with their sessions)."""
 
-    def __init__(self, clock=time.monotonic) -> None:
+    def __init__(self, clock=time.monotonic, started_at: float | None = None) -> None:
         self.clock = clock
+        self.started_at = time.time() if started_at is None else started_at
         self._claims: dict[str, float] = {}
         self._results: dict[str, tuple[float, dict[str, Any]]] = {}
         self._lock = asyncio.Lock()
@@ -61,6 +72,9 @@ class MemoryStore:
         self._expire()
         entry = self._results.get(session_id)
         return entry[1] if entry else None
+
+    async def complete_since(self) -> float:
+        return self.started_at
 
     async def close(self) -> None:
         pass
@@ -101,6 +115,13 @@ class RedisStore:
         with self._reachable():
             raw = await self.client.get(f"{self.PREFIX}{session_id}:result")
         return json.loads(raw) if raw is not None else None
+
+    async def complete_since(self) -> float:
+        """The Redis server's start: it keeps no claims over a restart (no persistence in the
+        deploy files; with persistence this is only stricter than needed)."""
+        with self._reachable():
+            info = await self.client.info("server")
+        return time.time() - float(info["uptime_in_seconds"]) + CLOCK_SLACK_S
 
     async def close(self) -> None:
         await self.client.aclose()

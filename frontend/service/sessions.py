@@ -225,6 +225,10 @@ class SessionService:
             ContractError: 4101/4102 as `claims`; 4103 the session already has a capture.
         """
         claims = self.claims(token)
+        # Opened before the store last started: its claim may be lost with it (a replay).
+        if claims.expires_at - self.ttl_s < await self.store.complete_since():
+            raise ContractError(Code.SESSION_EXPIRED, "the session store restarted after this "
+                                "session was opened", field="session_token")
         video = await self._unseal(claims, sealed_video, "encrypted_video")
         liveness = await self.videos.silent_liveness(video)
         challenge = check_challenge(pose_track(liveness), claims.actions)

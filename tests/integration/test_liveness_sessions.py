@@ -147,6 +147,19 @@ async def test_an_expired_session_is_4101(server_settings, keyring):
                      "session_token")
 
 
+async def test_a_session_opened_before_the_store_restarted_is_4101(server_settings, keyring):
+    """With an in-memory store, a restarted server no longer knows whether a session opened
+    before it was used: a recording replayed to it is refused, not accepted a second time."""
+    settings = dataclasses.replace(server_settings, session_secret="m" * 32)
+    async with serving(settings, keyring) as before:
+        session = await _open(before)
+        assert (await _capture(before, session, TURNS.read_bytes())).body["passed"] is True
+    async with serving(settings, keyring) as after:
+        assert_error(await _capture(after, session, TURNS.read_bytes()), Code.SESSION_EXPIRED,
+                     "session_token")
+        assert (await _capture(after, await _open(after), TURNS.read_bytes())).code == 1000
+
+
 async def test_a_result_before_any_capture_is_4104(api):
     session = await _open(api)
     answer = await api.post(SESSION_RESULT.path, {"session_id": session["session_id"]})

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
 from frontend.contract.codes import Code, ContractError
 from frontend.crypto import DecryptionError
-from frontend.service.session_store import MemoryStore, RedisStore
+from frontend.service.session_store import CLOCK_SLACK_S, MemoryStore, RedisStore
 from frontend.service.session_tokens import SessionExpired, SessionTokenError, SessionTokens
 from frontend.service.sessions import SessionService
 from preprocessing.challenge import Action
-from tests.conftest import free_port
+from tests.conftest import free_port, redis_server
 
 SECRET = b"s" * 32
 ACTIONS = (Action.TURN_LEFT, Action.LOOK_UP)
@@ -120,6 +121,19 @@ async def test_the_memory_store_forgets_a_claim_after_its_lifetime():
     assert await store.claim("s1", 5)
     now[0] = 6
     assert await store.claim("s1", 5)
+
+
+async def test_a_store_says_since_when_it_holds_every_claim():
+    assert await MemoryStore(started_at=1000.0).complete_since() == 1000.0
+    before = time.time()
+    with redis_server() as url:
+        store = RedisStore(url)
+        try:
+            since = await store.complete_since()
+        finally:
+            await store.close()
+    # uptime is whole seconds; the slack errs towards refusing sessions opened around the start
+    assert before - 1 <= since <= time.time() + CLOCK_SLACK_S
 
 
 async def test_two_replicas_on_one_redis_let_exactly_one_capture_claim_a_session(redis_url):
