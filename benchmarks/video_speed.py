@@ -39,6 +39,7 @@ from deploy.embedded_triton import (
     TritonPorts,
 )
 from frontend.api.app import create_app
+from frontend.api.handlers import VIDEO_COST
 from frontend.api.metrics import METRICS
 from frontend.api.services import SERVICES
 from frontend.config import Settings
@@ -133,8 +134,12 @@ async def _main(args: argparse.Namespace) -> dict:
     }
     with EmbeddedTriton(config) as triton:
         app = create_app(
+            # Admission and the decoded-pixel budget widened to the 8 concurrent clips: this
+            # measures the pipeline, not the fast 503s the defaults give the clips beyond
+            # what they admit (README "Configuration").
             Settings(triton_url=triton.grpc_url, aes_key=KEY, aes_iv=IV, allow_legacy_iv=True,
-                     triton_timeout_s=60)
+                     triton_timeout_s=60, max_cost_in_flight=8 * VIDEO_COST,
+                     max_decoded_pixels=8 * 500_000_000, decode_wait_s=120)
         )
         server = TestServer(app, port=free_port())
         await server.start_server()
