@@ -104,7 +104,8 @@ async def multi_face_verification(services: Services, request: ParsedRequest) ->
 async def liveness_image_verification(services: Services, request: ParsedRequest) -> Results:
     capture = await services.open_liveness_file(request)
     references = await references_of(services, request, "encrypted_image")
-    verification = await services.photos.liveness_verify(capture, references, **_options(request))
+    verification = await services.photos.liveness_verify(
+        capture, references, **_options(request), with_spoof_type=request["return_spoof_type"])
     return _verification_results(verification)
 
 

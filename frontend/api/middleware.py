@@ -56,7 +56,8 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except ContractError as error:
         LOGGER.info("%s %s: %s", request_id_of(request), request.path, error)
         return _error_response(
-            request, error.code, field=field_of(error), retry_after_s=error.retry_after_s
+            request, error.code, field=field_of(error), retry_after_s=error.retry_after_s,
+            answer=error.answer,
         )
     except Exception as error:  # noqa: BLE001 - the one place every failure is answered
         code = code_for(error)
@@ -76,13 +77,16 @@ _UNREAD_BODY = (Code.REQUEST_TIMEOUT, Code.LENGTH_REQUIRED, Code.PAYLOAD_TOO_LAR
 
 def _error_response(
     request: web.Request, code: Code, headers=None, *, field: str | None = None,
-    retry_after_s: int | None = None,
+    retry_after_s: int | None = None, answer: dict | None = None,
 ) -> web.Response:
-    """The error answer; a client error (400) names the request field it concerns, if any."""
+    """The error answer; a client error (400) names the request field it concerns, if any,
+    and carries the fields its request asked for (`Endpoint.error_fields`)."""
     request[CODE] = code.info.code
-    field = field if code.info.http_status == 400 else None
+    client_error = code.info.http_status == 400
     response = web.json_response(
-        error_body(code, request_id_of(request), field), status=code.info.http_status
+        error_body(code, request_id_of(request), field if client_error else None,
+                   answer if client_error else None),
+        status=code.info.http_status,
     )
     if code in (Code.SERVICE_UNAVAILABLE, Code.TOO_MANY_REQUESTS):
         response.headers[hdrs.RETRY_AFTER] = str(retry_after_s or 1)

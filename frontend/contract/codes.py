@@ -115,17 +115,20 @@ class ContractError(Exception):
         detail: what went wrong, for the log.
         field: the request field it concerns, named in the error answer (or None).
         retry_after_s: for 429 and 503, the ``Retry-After`` to send (None: 1 s).
+        answer: fields the error answer carries beside code and message (an endpoint's
+            `Endpoint.error_fields`, e.g. spoof_type), asked for by the request.
     """
 
     def __init__(
         self, code: Code, detail: str = "", *, field: str | None = None,
-        retry_after_s: int | None = None,
+        retry_after_s: int | None = None, answer: dict | None = None,
     ) -> None:
         super().__init__(f"{code.info.code} {code.info.message}" + (f": {detail}" if detail else ""))
         self.code = code
         self.detail = detail
         self.field = field
         self.retry_after_s = retry_after_s
+        self.answer = answer or {}
 
 
 def field_of(error: BaseException) -> str | None:

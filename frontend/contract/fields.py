@@ -59,6 +59,8 @@ class Endpoint:
     public: bool = False
     """Authenticated by the session token in its body, not by an API key: the browser page
     calls it (`frontend.contract.sessions`)."""
+    error_fields: tuple[ResponseField, ...] = ()
+    """Fields its 400 answer may carry beside code, message and field."""
 
     def __post_init__(self) -> None:
         # Every endpoint reads a body, so each can answer "too many fields".
@@ -237,6 +239,8 @@ THRESHOLDS = ResponseField(
     ("return_thresholds",),
 )
 
+SPOOF_TYPE_SCHEMA = {"type": "string", "enum": ["screen", "print", "still_photo", "unknown"]}
+
 LIVENESS_RESULT = (
     ResponseField(
         "passed",
@@ -252,7 +256,7 @@ LIVENESS_RESULT = (
     ),
     ResponseField(
         "spoof_type",
-        {"type": "string", "enum": ["screen", "print", "still_photo", "unknown"]},
+        SPOOF_TYPE_SCHEMA,
         "What the spoof was taken for, from the cue that refused it: screen (the colour moire "
         "of a screen's pixel grid), still_photo (a picture moving as one plane), or unknown "
         "(MiniFASNet's recapture cue, which does not tell print from screen). Only for hack.",
@@ -367,6 +371,12 @@ LIVENESS_IMAGE_VERIFICATION = Endpoint(
         CHECK_QUALITY,
         RETURN_THRESHOLDS,
         FAIL_WHEN_MULTIPLE_FACES,
+        RequestField(
+            "return_spoof_type",
+            FieldKind.BOOLEAN,
+            "Default false. True: frames refused as a spoof (4007) answer spoof_type beside "
+            "the code.",
+        ),
     ),
     (VERIFICATION_SCORE, VERIFICATION_SCORES, THRESHOLDS),
     (
@@ -380,6 +390,16 @@ LIVENESS_IMAGE_VERIFICATION = Endpoint(
         Code.FACE_OCCLUSION,
         Code.LIVENESS_CHECK_FAILED,
         Code.MULTIPLE_FACES,
+    ),
+    error_fields=(
+        ResponseField(
+            "spoof_type",
+            SPOOF_TYPE_SCHEMA,
+            "With 4007 when the frames were refused as a spoof: screen (the colour moire of a "
+            "screen's pixel grid) or unknown (MiniFASNet's recapture cue). A liveness_file has "
+            "no motion between its frames to call a still photo by.",
+            ("return_spoof_type",),
+        ),
     ),
 )
 FACE_QUALITY = Endpoint(
@@ -541,12 +561,14 @@ def success_body(
     return body
 
 
-def error_body(code: Code, request_id: str, field: str | None = None) -> dict[str, Any]:
-    """The error answer: code, message, request_id, and the request field it concerns."""
+def error_body(code: Code, request_id: str, field: str | None = None,
+               answer: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The error answer: code, message, request_id, the request field it concerns, and any
+    fields the endpoint's error answer may carry (`Endpoint.error_fields`)."""
     body = {"code": code.info.code, "message": code.info.message, "request_id": request_id}
     if field is not None:
         body["field"] = field
-    return body
+    return body | (answer or {})
 
 
 def _json_safe(value: Any) -> Any:

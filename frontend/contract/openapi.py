@@ -62,7 +62,8 @@ def _success_schema(endpoint: Endpoint) -> dict[str, Any]:
     }
 
 
-def _error_schema(codes: tuple[Code, ...], fields: tuple[str, ...] = ()) -> dict[str, Any]:
+def _error_schema(codes: tuple[Code, ...], fields: tuple[str, ...] = (),
+                  extra: tuple[ResponseField, ...] = ()) -> dict[str, Any]:
     properties: dict[str, Any] = {
         "code": {"type": "integer", "enum": [c.info.code for c in codes]},
         "message": {"type": "string", "enum": [c.info.message for c in codes]},
@@ -75,6 +76,9 @@ def _error_schema(codes: tuple[Code, ...], fields: tuple[str, ...] = ()) -> dict
             "description": "The request field the error concerns, when it concerns one (e.g. "
             "the photo without a face, the field that does not decrypt).",
         }
+    for field in extra:
+        properties[field.name] = {**field.schema,
+                                  "description": field.description + _presence(field)}
     return {
         "type": "object",
         "properties": properties,
@@ -100,7 +104,9 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
             "description": "A contract error:\n\n" + _code_table(endpoint.codes),
             "content": {
                 "application/json": {
-                    "schema": _error_schema(endpoint.codes, tuple(f.name for f in endpoint.request))
+                    "schema": _error_schema(endpoint.codes,
+                                            tuple(f.name for f in endpoint.request),
+                                            endpoint.error_fields)
                 }
             },
         },

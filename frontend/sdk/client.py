@@ -166,6 +166,7 @@ class FacegateClient:
         more_references: Sequence[bytes] = (),
         return_thresholds: bool = False,
         fail_when_multiple_faces: bool = False,
+        return_spoof_type: bool = False,
     ) -> ApiResponse:
         """Check a sealed liveness file (`frontend.contract.liveness_file.seal`) against a photo.
 
@@ -174,6 +175,7 @@ class FacegateClient:
             image: the photo, encrypted here.
             more_references, return_thresholds, fail_when_multiple_faces: as
                 `image_verification`.
+            return_spoof_type: a 4007 refusal of a spoof carries ``spoof_type``.
         """
         return self._post_multipart(
             LIVENESS_IMAGE_VERIFICATION.path,
@@ -185,6 +187,7 @@ class FacegateClient:
                     "encrypted_image", more_references, return_thresholds,
                     fail_when_multiple_faces,
                 ),
+                **_asked(return_spoof_type=return_spoof_type),
             },
             files={"liveness_file": (LIVENESS_FILE_NAME, liveness_file)},
         )
@@ -200,13 +203,17 @@ class FacegateClient:
         return_image: bool = False,
         return_face_image: bool = False,
         return_status: bool = False,
+        return_spoof_type: bool = False,
+        return_reason: bool = False,
     ) -> ApiResponse:
-        """Run silent liveness on a video (``passed``, ``liveness_score``)."""
+        """Run silent liveness on a video (``passed``, ``liveness_score``; ``spoof_type`` and
+        ``liveness_reason`` when asked for)."""
         return self._post_form(SILENT_DETECTION.path, {
             "encrypted_video": self._seal(video),
             "return_image": _flag(return_image),
             "return_face_image": _flag(return_face_image),
             "return_status": _flag(return_status),
+            **_asked(return_spoof_type=return_spoof_type, return_reason=return_reason),
         })
 
     def silent_image_verification(
@@ -222,9 +229,11 @@ class FacegateClient:
         more_references: Sequence[bytes] = (),
         return_thresholds: bool = False,
         fail_when_multiple_faces: bool = False,
+        return_spoof_type: bool = False,
+        return_reason: bool = False,
     ) -> ApiResponse:
         """Run silent liveness on a video and compare its face with a photo (and up to two
-        more: `image_verification`'s options)."""
+        more: `image_verification`'s options; `silent_detection`'s)."""
         return self._post_form(SILENT_IMAGE_VERIFICATION.path, {
             "encrypted_video": self._seal(video),
             "encrypted_image": self._seal(image),
@@ -236,6 +245,7 @@ class FacegateClient:
             **self._extensions(
                 "encrypted_image", more_references, return_thresholds, fail_when_multiple_faces
             ),
+            **_asked(return_spoof_type=return_spoof_type, return_reason=return_reason),
         })
 
     def open_session(self, actions: Sequence[str] = ()) -> ApiResponse:
@@ -366,3 +376,8 @@ def _seal_for(session: Mapping[str, Any], data: bytes) -> str:
 
 def _flag(value: bool) -> str:
     return "true" if value else "false"
+
+
+def _asked(**flags: bool) -> dict[str, str]:
+    """Opt-in flags, sent only when set (a request without them is the SenseID client's own)."""
+    return {name: "true" for name, on in flags.items() if on}

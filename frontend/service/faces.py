@@ -76,6 +76,11 @@ def fuse(cues: dict[str, float]) -> tuple[float, str]:
     return float(np.clip(present[decided_by], 0.0, 1.0)), decided_by
 
 
+SPOOF_TYPES = {"motion": "still_photo", "moire": "screen"}
+"""The spoof type each refusing cue stands for. MiniFASNet's own classes did not tell a print
+from a screen on the shared spoofs (both class 2), so a refusal by P(real) is ``unknown``."""
+
+
 @dataclass(frozen=True)
 class Verification:
     """A face against up to three reference faces: each score in order, and the best."""

@@ -15,7 +15,14 @@ import numpy as np
 from frontend.contract.codes import Code, ContractError, concerning
 from frontend.contract.liveness_file import LivenessCapture, LivenessFileError
 from frontend.service.budget import PixelBudget
-from frontend.service.faces import EmbeddedFace, FacePipeline, Sighting, Verification, fuse
+from frontend.service.faces import (
+    SPOOF_TYPES,
+    EmbeddedFace,
+    FacePipeline,
+    Sighting,
+    Verification,
+    fuse,
+)
 from preprocessing.detection import Face, nearest_to_centre
 from preprocessing.image import (
     PhotoError,
@@ -280,13 +287,14 @@ class PhotoService:
         auto_rotate: bool,
         check_quality: bool,
         single_face: bool = False,
+        with_spoof_type: bool = False,
     ) -> Verification:
         """The liveness_file's best frame against each reference photo, once the frames are
         found live.
 
         Raises:
-            ContractError(4007): no face in the frames, or their mean P(real) is below the
-                threshold.
+            ContractError(4007): no face in the frames, or their liveness is below the
+                threshold (answering spoof_type with `with_spoof_type`).
         """
         sightings, embedded = await asyncio.gather(
             self.frame_sightings(capture),
@@ -296,11 +304,13 @@ class PhotoService:
             ),
         )
         pictures = await self.pipeline.picture_liveness(sightings)
-        score, _ = fuse({"p_real": pictures.p_real, "moire": pictures.moire_score})
+        score, decided_by = fuse({"p_real": pictures.p_real, "moire": pictures.moire_score})
         if score < self.liveness_threshold:
+            kind = SPOOF_TYPES.get(decided_by, "unknown")
             raise ContractError(
                 Code.LIVENESS_CHECK_FAILED,
-                f"liveness {score:.3f} below threshold {self.liveness_threshold}",
+                f"liveness {score:.3f} below threshold {self.liveness_threshold} ({kind})",
                 field="liveness_file",
+                answer={"spoof_type": kind} if with_spoof_type else None,
             )
         return (await self.pipeline.match(sightings, embedded)).verification

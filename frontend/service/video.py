@@ -19,7 +19,7 @@ import numpy as np
 
 from frontend.contract.codes import Code, ContractError, concerning
 from frontend.service.budget import PixelBudget
-from frontend.service.faces import FacePipeline, Sighting, Verification, fuse
+from frontend.service.faces import SPOOF_TYPES, FacePipeline, Sighting, Verification, fuse
 from frontend.service.photos import PhotoService, Reference
 from preprocessing.alignment import face_crop
 from preprocessing.image import encode_jpeg
@@ -101,11 +101,6 @@ class LivenessAnswer:
     liveness: VideoLiveness
     images: FrameImages | None = None
     verification: Verification | None = None
-
-
-SPOOF_TYPES = {"motion": "still_photo", "moire": "screen"}
-"""The spoof type each refusing cue stands for. MiniFASNet's own classes did not tell a print
-from a screen on the shared spoofs (both class 2), so a refusal by P(real) is ``unknown``."""
 
 
 def spoof_type(liveness: VideoLiveness) -> str:

@@ -200,6 +200,18 @@ async def test_liveness_file_of_a_screen_replay_is_refused_with_4007(api, data_d
         files={"liveness_file": _liveness_file(api, REPLAY_VIDEO)},
     )
     assert (answer.status, answer.code) == (400, 4007)
+    assert "spoof_type" not in answer.body  # only when asked for
+
+
+async def test_liveness_file_of_a_screen_replay_answers_its_spoof_type_when_asked(api, data_dir):
+    still = capture_from_video(LIVE_VIDEO, frames=1).frames[0].jpeg
+    answer = await api.post(
+        LIVENESS_IMAGE_VERIFICATION.path,
+        {"encrypted_image": api.seal(still), "return_spoof_type": "true"},
+        files={"liveness_file": _liveness_file(api, REPLAY_VIDEO)},
+    )
+    assert (answer.status, answer.code, answer.body["field"]) == (400, 4007, "liveness_file")
+    assert answer.body["spoof_type"] in ("screen", "unknown")
 
 
 async def test_openapi_document_is_valid_and_documents_every_endpoint(api):

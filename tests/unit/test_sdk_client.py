@@ -178,9 +178,13 @@ def test_legacy_client_sends_the_manuals_fixed_iv_form(fake):
          {"encrypted_video": VIDEO, "encrypted_image": PHOTO_B},
          {"auto_rotate": "false", "check_quality": "true", "return_image": "true",
           "return_face_image": "false", "return_status": "true"}),
+        (lambda c: c.silent_detection(VIDEO, return_spoof_type=True, return_reason=True),
+         "/liveness/silent_detection/stateless", {"encrypted_video": VIDEO},
+         {"return_image": "false", "return_face_image": "false", "return_status": "false",
+          "return_spoof_type": "true", "return_reason": "true"}),
     ],
     ids=["multi_face_verification", "face_quality", "silent_detection",
-         "silent_image_verification"],
+         "silent_image_verification", "silent_detection_spoof_type_and_reason"],
 )
 def test_each_form_endpoint_sends_its_fields(
     fake, client, call: Callable[[FacegateClient], ApiResponse], path, encrypted, flags
