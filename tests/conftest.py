@@ -62,8 +62,11 @@ def weights_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
-    """A real redis-server on a free port, nothing persisted (the liveness-session store)."""
+    """A real redis-server on a free port, nothing persisted (the liveness-session store),
+    up for longer than the store's clock slack: sessions opened in a Redis's first ~2 s are
+    refused (`frontend.service.session_store.CLOCK_SLACK_S`)."""
     with redis_server() as url:
+        time.sleep(2.1)
         yield url
 
 
