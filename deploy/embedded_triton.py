@@ -309,6 +309,7 @@ class EmbeddedTriton:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+            _wait_for_group_gone(process.pid, timeout_s=5.0)
         if self._log_thread is not None:
             self._log_thread.join(timeout=5)
             self._log_thread = None
@@ -332,6 +333,20 @@ class EmbeddedTriton:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def _wait_for_group_gone(pgid: int, timeout_s: float) -> None:
+    """Until the killed stubs are reaped (orphans, their new parent reaps them): a restart
+    then starts with none of the old group left, holding neither memory nor ports."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)  # succeeds while any member, zombies included, remains
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(0.05)
+    LOGGER.warning("tritonserver's process group %d still has members after %.0f s",
+                   pgid, timeout_s)
 
 
 class TritonSupervisor:
