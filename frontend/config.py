@@ -23,6 +23,7 @@ from frontend.crypto import (
     keyring_from_env,
 )
 from frontend.service.scores import DEFAULT_CALIBRATION
+from frontend.service.session_tokens import SESSION_TTL_S
 from preprocessing.image import MIB, PhotoLimits
 from preprocessing.video import VideoLimits
 
@@ -159,7 +160,7 @@ class Settings:
     require_api_keys: bool = False
     session_secret: str = field(default="", repr=False)
     session_store: str = ""
-    session_ttl_s: float = 120.0
+    session_ttl_s: float = SESSION_TTL_S
     session_origins: str = ""
 
     def __post_init__(self) -> None:

@@ -61,6 +61,11 @@ class KeyRing:
     allow_legacy: bool = True
     plaintext: bool = False
 
+    @classmethod
+    def nonce_only(cls, key: bytes) -> KeyRing:
+        """One key, the nonce form only: a liveness session's key ring."""
+        return cls(keys=(key,), legacy_iv=None, allow_legacy=False, plaintext=False)
+
     def __post_init__(self) -> None:
         if not self.plaintext and not self.keys:
             raise ValueError("at least one AES key is needed unless plaintext mode is on")

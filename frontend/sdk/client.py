@@ -370,8 +370,7 @@ def _answer(url: str, status: int, headers: Message, data: bytes) -> ApiResponse
 
 def _seal_for(session: Mapping[str, Any], data: bytes) -> str:
     """Seal under a session's own key (the nonce form), as the capture page does."""
-    key = base64.b64decode(session["session_key"])
-    return KeyRing(keys=(key,), legacy_iv=None, allow_legacy=False, plaintext=False).encrypt(data)
+    return KeyRing.nonce_only(base64.b64decode(session["session_key"])).encrypt(data)
 
 
 def _flag(value: bool) -> str:

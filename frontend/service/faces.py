@@ -162,9 +162,11 @@ class FacePipeline:
         """The calibrated verification_score of two faces."""
         return self.calibration.compare(a.descriptor, b.descriptor)
 
-    def verify(self, face: EmbeddedFace, references: Sequence[EmbeddedFace]) -> Verification:
-        """The face's score against each reference."""
-        return Verification(tuple(self.compare(face, r) for r in references))
+    def verify(self, descriptor: np.ndarray, references: Sequence[EmbeddedFace]) -> Verification:
+        """A face's descriptor scored against each reference (a descriptor alone: a liveness
+        session keeps only that between its capture and its result)."""
+        return Verification(
+            tuple(self.calibration.compare(descriptor, r.descriptor) for r in references))
 
     def compare_all(self, first: list[EmbeddedFace], second: list[EmbeddedFace]) -> np.ndarray:
         """Scores of each face of `first` (rows) against each face of `second` (columns)."""
@@ -199,10 +201,15 @@ class FacePipeline:
         scores = await self.stages.cpu(lambda: [measure(s.image, s.face).score for s in sightings])
         return sightings[int(np.argmax(scores))]
 
+    async def best_embedded(self, sightings: Sequence[Sighting]) -> tuple[Sighting, EmbeddedFace]:
+        """A capture's best-quality sighting and its face embedded."""
+        best = await self.best_by_quality(sightings)
+        (embedded,) = await self.embed(best.image, [best.face])
+        return best, embedded
+
     async def match(
         self, sightings: Sequence[Sighting], references: Sequence[EmbeddedFace]
     ) -> Match:
         """A capture's best-quality face, embedded and scored against each reference."""
-        best = await self.best_by_quality(sightings)
-        (embedded,) = await self.embed(best.image, [best.face])
-        return Match(best, self.verify(embedded, references))
+        best, embedded = await self.best_embedded(sightings)
+        return Match(best, self.verify(embedded.descriptor, references))

@@ -213,7 +213,7 @@ class PhotoService:
                 single_face=single_face,
             ),
         )
-        return self.pipeline.verify(face, embedded)
+        return self.pipeline.verify(face.descriptor, embedded)
 
     async def multi_face(
         self, first: bytes, second: bytes, *, auto_rotate: bool

@@ -18,6 +18,9 @@ import time
 from collections.abc import Iterator
 from typing import Any, Protocol
 
+import redis
+import redis.asyncio
+
 from frontend.contract.codes import Code, ContractError
 
 RESULT_TTL_S = 600
@@ -86,15 +89,11 @@ class RedisStore:
     PREFIX = "facegate:session:"
 
     def __init__(self, url: str) -> None:
-        import redis.asyncio
-
         self.client = redis.asyncio.Redis.from_url(url, socket_timeout=5,
                                                    socket_connect_timeout=5)
 
     @contextlib.contextmanager
     def _reachable(self) -> Iterator[None]:
-        import redis
-
         try:
             yield
         except (redis.RedisError, OSError) as error:

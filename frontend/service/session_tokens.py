@@ -1,6 +1,6 @@
 """Liveness-session tokens: what every replica can derive instead of store.
 
-A token carries the session's id, expiry and challenge, signed with HMAC-SHA256 under the
+A token carries the session's id, opening and expiry times and challenge, signed with HMAC-SHA256 under the
 server's session secret, so any replica with the same secret checks it without a lookup. The
 session's AES-256 key is HKDF-SHA256(secret, info = id): derived again wherever it is needed,
 never stored, and useless for any other session. Only single use and the result need a shared
@@ -25,6 +25,9 @@ from preprocessing.challenge import Action
 
 TOKEN_VERSION = 1
 SECRET_BYTES = 32
+SESSION_TTL_S = 120.0
+"""Open to capture: long enough to allow the camera and follow the guidance, short enough
+that a token copied from a page is soon worthless (FACEGATE_SESSION_TTL_S)."""
 
 
 class SessionTokenError(Exception):
@@ -38,6 +41,7 @@ class SessionExpired(Exception):
 @dataclass(frozen=True)
 class SessionClaims:
     session_id: str
+    opened_at: float
     expires_at: float
     actions: tuple[Action, ...]
 
@@ -64,11 +68,11 @@ class SessionTokens:
         self.clock = clock
 
     def issue(self, actions: tuple[Action, ...], ttl_s: float) -> tuple[SessionClaims, str]:
-        expires_at = round(self.clock() + ttl_s, 3)
-        claims = SessionClaims(secrets.token_urlsafe(16), expires_at, actions)
+        now = round(self.clock(), 3)
+        claims = SessionClaims(secrets.token_urlsafe(16), now, round(now + ttl_s, 3), actions)
         payload = json.dumps(
-            {"v": TOKEN_VERSION, "sid": claims.session_id, "exp": expires_at,
-             "ch": [a.value for a in actions]},
+            {"v": TOKEN_VERSION, "sid": claims.session_id, "iat": claims.opened_at,
+             "exp": claims.expires_at, "ch": [a.value for a in actions]},
             separators=(",", ":"),
         ).encode()
         return claims, f"{_b64(payload)}.{_b64(self._sign(payload))}"
@@ -94,7 +98,8 @@ class SessionTokens:
         if fields.get("v") != TOKEN_VERSION:
             raise SessionTokenError(f"session token version {fields.get('v')!r}")
         claims = SessionClaims(
-            fields["sid"], float(fields["exp"]), tuple(Action(a) for a in fields["ch"])
+            fields["sid"], float(fields["iat"]), float(fields["exp"]),
+            tuple(Action(a) for a in fields["ch"]),
         )
         if self.clock() >= claims.expires_at:
             raise SessionExpired(f"session {claims.session_id} expired")
@@ -109,5 +114,4 @@ class SessionTokens:
 
     def keyring(self, session_id: str) -> KeyRing:
         """A key ring with only the session's key, nonce form only."""
-        return KeyRing(keys=(self.key(session_id),), legacy_iv=None, allow_legacy=False,
-                       plaintext=False)
+        return KeyRing.nonce_only(self.key(session_id))

@@ -19,10 +19,11 @@ import numpy as np
 
 from frontend.contract.codes import Code, ContractError, concerning
 from frontend.crypto import DecryptionError
-from frontend.service.faces import EmbeddedFace, Verification
+from frontend.service.faces import Verification
 from frontend.service.photos import PhotoService, Reference
 from frontend.service.session_store import SessionStore
 from frontend.service.session_tokens import (
+    SESSION_TTL_S,
     SessionClaims,
     SessionExpired,
     SessionTokenError,
@@ -51,9 +52,6 @@ from preprocessing.detection import Face, nearest_to_centre
 from preprocessing.image import decode_photo, photo_size
 from preprocessing.quality import measure, pose_of_landmarks
 
-SESSION_TTL_S = 120
-"""Open to capture: long enough to allow the camera and follow the guidance, short enough
-that a token copied from a page is soon worthless."""
 RECORD_S = 8
 """The page records at most this long; the server analyses the first 10 s of a video."""
 
@@ -226,7 +224,7 @@ class SessionService:
         """
         claims = self.claims(token)
         # Opened before the store last started: its claim may be lost with it (a replay).
-        if claims.expires_at - self.ttl_s < await self.store.complete_since():
+        if claims.opened_at < await self.store.complete_since():
             raise ContractError(Code.SESSION_EXPIRED, "the session store restarted after this "
                                 "session was opened", field="session_token")
         video = await self._unseal(claims, sealed_video, "encrypted_video")
@@ -235,8 +233,7 @@ class SessionService:
         failed = failed_check(challenge, liveness)
         descriptor = None
         if failed is None:
-            best = await self.pipeline.best_by_quality(liveness.sightings())
-            (embedded,) = await self.pipeline.embed(best.image, [best.face])
+            _, embedded = await self.pipeline.best_embedded(liveness.sightings())
             descriptor = [float(x) for x in embedded.descriptor]
         remaining_s = claims.expires_at - self.tokens.clock()
         if not await self.store.claim(claims.session_id, remaining_s + 60):
@@ -281,9 +278,8 @@ class SessionService:
         )
         if not (embedded and result["descriptor"]):
             return result, None
-        face = EmbeddedFace(Face((0, 0, 0, 0), np.zeros((5, 2)), 1.0),
-                            np.asarray(result["descriptor"], dtype=np.float32))
-        return result, self.pipeline.verify(face, embedded)
+        descriptor = np.asarray(result["descriptor"], dtype=np.float32)
+        return result, self.pipeline.verify(descriptor, embedded)
 
 
 def instructions(actions: tuple[Action, ...]) -> list[dict[str, str]]:
