@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import random
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -101,19 +102,16 @@ def _neutral(sample: PoseSample, base: PoseSample) -> bool:
 def baseline(samples: Sequence[PoseSample]) -> PoseSample:
     """The start pose: per angle, the median of the first `BASELINE_FRAMES` samples."""
     first = sorted(samples, key=lambda s: s.timestamp_s)[:BASELINE_FRAMES]
-    yaws = sorted(s.yaw for s in first)
-    pitches = sorted(s.pitch for s in first)
-    return PoseSample(first[0].timestamp_s, yaws[len(yaws) // 2], pitches[len(pitches) // 2])
+    return PoseSample(first[0].timestamp_s, statistics.median_high(s.yaw for s in first),
+                      statistics.median_high(s.pitch for s in first))
 
 
 def check_challenge(samples: Sequence[PoseSample], actions: Sequence[Action]) -> ChallengeResult:
     """Walk the samples in time order, looking for each action after the one before (none
     is seen when the capture does not start facing the camera)."""
     ordered = sorted(samples, key=lambda s: s.timestamp_s)
-    if not ordered:
-        return ChallengeResult(False, tuple(StepResult(a, False) for a in actions))
-    base = baseline(ordered)
-    if max(abs(base.yaw), abs(base.pitch)) > START_DEG:
+    base = baseline(ordered) if ordered else None
+    if base is None or max(abs(base.yaw), abs(base.pitch)) > START_DEG:
         return ChallengeResult(False, tuple(StepResult(a, False) for a in actions))
     steps: list[StepResult] = []
     position, since_s, needs_neutral = 0, base.timestamp_s, False
@@ -140,12 +138,10 @@ def check_challenge(samples: Sequence[PoseSample], actions: Sequence[Action]) ->
 def action_of(yaw: float, pitch: float) -> Action | None:
     """The move a single pose shows against a frontal start (the page's progress, not the
     decision): the largest one past its angle."""
-    moves = {
-        Action.TURN_LEFT: yaw / YAW_DEG, Action.TURN_RIGHT: -yaw / YAW_DEG,
-        Action.LOOK_UP: pitch / PITCH_DEG, Action.LOOK_DOWN: -pitch / PITCH_DEG,
-    }
-    action, reach = max(moves.items(), key=lambda item: item[1])
-    return action if reach >= 1.0 and math.isfinite(reach) else None
+    pose, frontal = PoseSample(0.0, yaw, pitch), PoseSample(0.0, 0.0, 0.0)
+    reach = {action: _offset(pose, frontal, action) for action in Action}
+    action = max(reach, key=reach.get)
+    return action if reach[action] >= 1.0 and math.isfinite(reach[action]) else None
 
 
 def random_challenge(count: int = DEFAULT_ACTIONS, rng: random.Random | None = None
