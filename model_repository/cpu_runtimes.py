@@ -69,6 +69,10 @@ def _openvino(path: str, precision: str, threads: int) -> Runner:
     if threads:
         config["INFERENCE_NUM_THREADS"] = threads
     compiled = ov.Core().compile_model(path, "CPU", config)
+    # pybind11 sets up its numpy bridge on first use, under a C++ static guard that it enters
+    # with the GIL held: two threads making their first call at once deadlock (seen in
+    # liveness_eval, both stuck in InferRequest.infer). Set it up here, in the opening thread.
+    ov.Tensor(np.zeros(1, dtype=np.float32)).data  # noqa: B018
     names = [o.get_any_name() for o in compiled.outputs]
     local = threading.local()  # an infer request is not shared between threads
 
