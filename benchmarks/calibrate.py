@@ -25,6 +25,11 @@ that function:
    whichever fits better. Both fits, their residuals, an out-of-sample check (fitted above FAR
    `HOLDOUT_SPLIT_FAR`, judged below it) and an identity-level bootstrap go into the output.
 
+4. **Held out.** Identities are split by a hash of the corrected name (`benchmarks.split.half_of`,
+   the split every evaluation uses): steps 3's table is fitted on the *fit* half only, and
+   `held_out_check` judges its thresholds on the other half's pairs (FAR with its count, exact
+   interval and identity bootstrap; TAR), which no fit has seen.
+
 The JSON output holds a monotone knot table (distance -> log10 FAR) read by
 `frontend.service.scores.ScoreCalibration`, plus everything needed to judge it. Descriptors can
 be cached (``--cache``) so that the statistics can be re-run without the models.
@@ -52,6 +57,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from benchmarks.split import HALVES, half_of
+from benchmarks.stats import clopper_pearson
 from frontend.inference.onnx import OnnxModels
 from frontend.service.faces import FacePipeline
 from frontend.service.stages import Stages
@@ -270,6 +277,20 @@ def corrected_identities(dataset: Dataset, corrections: dict[str, tuple[str, str
         fix = corrections.get(name) or corrections.get(identity)
         identities.append(fix[0] if fix else identity)
     return identities
+
+
+def split_halves(dataset: Dataset, corrections: dict[str, tuple[str, str]]) -> dict[str, Dataset]:
+    """The photos of the ``fit`` and the ``held_out`` identities (`half_of` the corrected
+    name): the table is fitted on the first and judged on the second, which nothing sees."""
+    halves = [half_of(i) for i in corrected_identities(dataset, corrections)]
+    out = {}
+    for half in HALVES:
+        rows = [i for i, h in enumerate(halves) if h == half]
+        missed = [n for n in dataset.missed if half_of(Path(n).parent.name) == half]
+        out[half] = Dataset([dataset.names[i] for i in rows],
+                            [dataset.identities[i] for i in rows], dataset.descriptors[rows],
+                            missed)
+    return out
 
 
 # --- the tail model ------------------------------------------------------------------------------
@@ -580,10 +601,50 @@ def calibrate(dataset: Dataset, data_dir: Path, corrections: dict[str, tuple[str
         },
         "lfw": {
             "pairs": int(len(lfw_d)), "genuine": int(lfw_same.sum()),
-            "impostor": int((~lfw_same).sum()), "pairs_without_a_face": lfw_missing,
+            "impostor": int((~lfw_same).sum()), "pairs_not_both_in_this_set": lfw_missing,
             "impostor_distance_min": round(float(lfw_d[~lfw_same].min()), 4),
         },
         "pairs": pairs,
+    }
+
+
+def held_out_check(held_out: Dataset, data_dir: Path, corrections: dict[str, tuple[str, str]],
+                   thresholds: list[dict]) -> dict:
+    """The fitted thresholds judged on the held-out identities: per level, the impostor pairs
+    accepted of all held-out impostor pairs (with the exact 95% interval, pairs taken as
+    independent, and the identity bootstrap's 5-95% range, which does not), the genuine pairs
+    accepted, and the LFW View 2 pairs with both photos held out."""
+    identities = corrected_identities(held_out, corrections)
+    pairs, identity_of_row, count_by_identity = measure_pairs(held_out, identities)
+    impostor, genuine = pairs.impostor, pairs.genuine
+    spread = bootstrap(pairs, identity_of_row, count_by_identity, [],
+                       [row["distance"] for row in thresholds])["far_at_distance"]
+    lfw_d, lfw_same, _ = lfw_pairs(data_dir, held_out)
+    levels = []
+    for row in thresholds:
+        d, nominal = row["distance"], row["nominal_far"]
+        accepted = int(np.searchsorted(impostor, d, side="right"))
+        low, high = clopper_pearson(accepted, len(impostor))
+        levels.append({
+            "score": row["score"], "distance": d, "nominal_far": nominal,
+            "impostor_pairs_accepted": accepted, "impostor_pairs": len(impostor),
+            "far": float(f"{accepted / len(impostor):.4g}"),
+            "far_95": [float(f"{low:.3g}"), float(f"{high:.3g}")],
+            "far_bootstrap_5_95": [spread[f"{d:.5f}"][0], spread[f"{d:.5f}"][2]]
+            if f"{d:.5f}" in spread else None,
+            "far_over_nominal": round(accepted / len(impostor) / nominal, 3),
+            "genuine_pairs_accepted": int(np.searchsorted(genuine, d, side="right")),
+            "genuine_pairs": len(genuine),
+            "tar": round(float(empirical_far(genuine, d)), 5),
+            "lfw_false_accepts": int((lfw_d[~lfw_same] <= d).sum()),
+            "lfw_genuine_accepted": int((lfw_d[lfw_same] <= d).sum()),
+        })
+    return {
+        "what": "the thresholds fitted on the fit half, judged on the held-out identities",
+        "photos": len(held_out.names), "faces_not_found": held_out.missed,
+        "identities": int(len(count_by_identity)),
+        "lfw_view2_pairs": {"genuine": int(lfw_same.sum()), "impostor": int((~lfw_same).sum())},
+        "levels": levels,
     }
 
 
@@ -605,8 +666,9 @@ def uncorrected_view(dataset: Dataset, thresholds: list[dict]) -> dict:
     }
 
 
-def record(dataset: Dataset, result: dict, uncorrected: dict, hashes: dict[str, str],
-           command: str, wall_s: float, corrections: dict[str, tuple[str, str]]) -> dict:
+def record(dataset: Dataset, result: dict, uncorrected: dict, held_out: dict,
+           hashes: dict[str, str], command: str, wall_s: float,
+           corrections: dict[str, tuple[str, str]]) -> dict:
     table = result["table"]
     limit = math.log10(result["limit_far"])
     fit = result["fits"][result["chosen"]]["fit"]
@@ -661,8 +723,11 @@ def record(dataset: Dataset, result: dict, uncorrected: dict, hashes: dict[str, 
             key: {"identity": value[0], "why": value[1]} for key, value in corrections.items()
         },
         "without_label_corrections": uncorrected,
+        "held_out": held_out,
         "data": {
             "source": "../shared/data/faces/<Identity>/* (LFW deep-funneled plus other sources)",
+            "half": "fit: the identities whose corrected name's SHA-256 starts with an even "
+                    "byte (benchmarks.split.half_of); the others are held out",
             "photos": len(dataset.names) + len(dataset.missed),
             "photos_with_a_face": len(dataset.names),
             "faces_not_found": dataset.missed,
@@ -704,11 +769,15 @@ def main(argv: list[str] | None = None) -> None:
         key: value for key, value in LABEL_CORRECTIONS.items()
         if key in dataset.names or key in dataset.identities
     }
-    result = calibrate(dataset, args.data_dir, corrections)
-    uncorrected = uncorrected_view(dataset, result["thresholds"])
+    halves = split_halves(dataset, corrections)
+    fit = halves["fit"]
+    result = calibrate(fit, args.data_dir, corrections)
+    uncorrected = uncorrected_view(fit, result["thresholds"])
+    held_out = held_out_check(halves["held_out"], args.data_dir, corrections,
+                              result["thresholds"])
     command = " ".join(["python -m benchmarks.calibrate"] +
                        [shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)])
-    output = record(dataset, result, uncorrected, hashes, command,
+    output = record(fit, result, uncorrected, held_out, hashes, command,
                     time.perf_counter() - started, corrections)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(output, indent=1) + "\n")
@@ -717,6 +786,12 @@ def main(argv: list[str] | None = None) -> None:
             "score %.1f: d %.4f nominal FAR %.0e measured %.3g (%d pairs) TAR %.4f | LFW FAR %.4f "
             "TAR %.4f", row["score"], row["distance"], row["nominal_far"], row["impostor_far"],
             row["impostor_pairs_accepted"], row["tar"], row["lfw_far"], row["lfw_tar"])
+    for row in held_out["levels"]:
+        LOGGER.info(
+            "held out, score %.1f: FAR %.3g (%d of %d pairs, %.2fx nominal) TAR %.4f (%d of %d)",
+            row["score"], row["far"], row["impostor_pairs_accepted"], row["impostor_pairs"],
+            row["far_over_nominal"], row["tar"], row["genuine_pairs_accepted"],
+            row["genuine_pairs"])
     LOGGER.info("wrote %s in %.0f s", args.out, time.perf_counter() - started)
 
 

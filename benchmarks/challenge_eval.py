@@ -34,7 +34,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import live_variants
-from benchmarks.liveness_eval import Sample, attacks, upper_bound
+from benchmarks.liveness_eval import Sample, attacks
+from benchmarks.stats import upper_bound
 from frontend.contract.codes import ContractError
 from frontend.inference.onnx import OnnxModels
 from frontend.service.faces import FacePipeline

@@ -65,6 +65,8 @@ from benchmarks.calibrate import (
     labelled_photos,
     model_hashes,
 )
+from benchmarks.split import half_of
+from benchmarks.stats import clopper_pearson
 from frontend.inference.onnx import OnnxModels
 from frontend.service.faces import FacePipeline
 from frontend.service.scores import ScoreCalibration
@@ -160,11 +162,6 @@ def corrected_identity(name: str) -> str:
     folder = Path(name).parent.name
     fix = LABEL_CORRECTIONS.get(name) or LABEL_CORRECTIONS.get(folder)
     return fix[0] if fix else folder
-
-
-def half_of(identity: str) -> str:
-    """``fit`` or ``held_out``, from the first byte of the SHA-256 of the identity's name."""
-    return "fit" if hashlib.sha256(identity.encode()).digest()[0] % 2 == 0 else "held_out"
 
 
 def _rank(name: str) -> str:
@@ -538,44 +535,6 @@ def _group_records(data_dir: Path, cache_dir: Path, base: str, records: dict[str
 
 
 # --- statistics ----------------------------------------------------------------------------------
-
-
-def _log_binomial_cdf(k: int, n: int, p: float) -> float:
-    """log P(X <= k) for X ~ Binomial(n, p), summed in log space (exact)."""
-    if k < 0:
-        return -math.inf
-    if k >= n or p <= 0.0:
-        return 0.0
-    if p >= 1.0:
-        return -math.inf
-    i = np.arange(k, dtype=np.float64)
-    steps = np.log((n - i) / (i + 1)) + math.log(p) - math.log1p(-p)
-    logs = np.concatenate([[n * math.log1p(-p)], n * math.log1p(-p) + np.cumsum(steps)])
-    top = logs.max()
-    return float(top + math.log(np.exp(logs - top).sum()))
-
-
-def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """The exact (Clopper-Pearson) interval of a binomial proportion k / n."""
-    if n == 0:
-        return (0.0, 1.0)
-    alpha = (1 - confidence) / 2
-
-    def solve(target, k_cdf, low, high):
-        # p such that P(X <= k_cdf | p) = target; the CDF falls as p grows
-        for _ in range(200):
-            mid = math.sqrt(low * high) if low > 0 else high / 2
-            if _log_binomial_cdf(k_cdf, n, mid) > math.log(target):
-                low = mid
-            else:
-                high = mid
-            if high - low <= 1e-6 * high:
-                break
-        return (low + high) / 2
-
-    lower = 0.0 if k == 0 else solve(1 - alpha, k - 1, 0.0, 1.0)
-    upper = 1.0 if k == n else solve(alpha, k, 0.0, 1.0)
-    return lower, upper
 
 
 @dataclass

@@ -8,13 +8,13 @@ import pytest
 from benchmarks.far_conditions import (
     CONDITIONS,
     Records,
-    clopper_pearson,
     count_pairs,
     distinct_faces,
-    half_of,
     select_photos,
     variant,
 )
+from benchmarks.split import half_of
+from benchmarks.stats import clopper_pearson
 from preprocessing.detection import Face
 
 BY_NAME = {c.name: c for c in CONDITIONS}
