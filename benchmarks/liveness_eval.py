@@ -22,7 +22,13 @@ Attacks, by presentation attack instrument species (APCER each):
   far off, with strong moire, and re-encoded at CRF 35.
 
 The counts are small, so each rate comes with its one-sided 95% upper bound (Clopper-Pearson):
-0 errors in 15 is "at most 18%", not "never". Writes ``benchmarks/results/liveness_eval.{json,md}``
+0 errors in 15 is "at most 18%", not "never".
+
+Held out: every clip belongs to a person (`identity`: the live clip's, the replayed or
+re-rendered clip's, the held-up photo's), and people fall into the *fit* or the *held-out*
+half by `benchmarks.split.half_of`, the split the score calibration uses. The rates are
+reported for each half apart; a cue's line may be chosen on the fit half only
+(`cue_lines` shows where each half puts the moire line). Writes ``benchmarks/results/liveness_eval.{json,md}``
 (per clip: P(real), motion, moire, the deciding cue, the score, status, spoof type) and
 ``liveness_det.png`` (BPCER against APCER over thresholds, with matplotlib from the bench extra).
 """
@@ -44,16 +50,19 @@ import cv2
 import numpy as np
 
 from benchmarks import live_variants
+from benchmarks.split import HALVES, half_of
+from benchmarks.stats import upper_bound
 from benchmarks.synth_attacks import recompress, screen_replay_video, still_photo_video
 from frontend.contract.codes import ContractError
 from frontend.contract.liveness_file import LivenessFileError
 from frontend.inference.onnx import OnnxModels
 from frontend.sdk.capture import capture_from_video
-from frontend.service.faces import FacePipeline, fuse
+from frontend.service.faces import SPOOF_TYPES, FacePipeline, fuse
 from frontend.service.photos import PhotoService
 from frontend.service.stages import Stages
 from frontend.service.video import VideoService, spoof_type
 from preprocessing.image import PhotoLimits
+from preprocessing.recapture import SCORE_HIGH, SCORE_LOW
 from preprocessing.video import VideoError, VideoLimits
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -73,6 +82,7 @@ STILL_PHOTOS = [
     "faces/Serena_Williams/Serena_Williams_0001.jpg",
     "spoof/images/live/minivision_image_T1.jpg",
 ]
+STILL_PHOTO_IDENTITY = {Path(p).name: Path(p).parent.name for p in STILL_PHOTOS}
 SCREEN_SOURCES = [
     "video/live/liveportrait_driving_d0.mp4",
     "video/live/lestari15_real.mp4",
@@ -88,6 +98,13 @@ SCREEN_KINDS: dict[str, dict] = {
     "screen_far": {"cover": 0.4},
     "screen_moire": {"pixel_pitch": 1.0, "grid_contrast": 0.6},
 }
+PEOPLE = (
+    ("lestari15_", "lestari15"), ("zubair_", "zubair"), ("manikantha_", "manikantha"),
+    ("minivision_image_", "minivision"), ("miniailive_f_fake_andr", "miniailive_andr"),
+)
+"""File-name prefixes that name one person across files: a live clip and its replay, one
+vendor's demo photos of one model. Every other clip or spoof photo is its own person (the
+LivePortrait clips carry no provenance; two of them may show one person)."""
 TRUE_TYPE = {"replay_video": "screen"}
 """The spoof type each attack kind should get: a screen for the real replays and the screen
 re-renderings; a still photo for every picture held up by hand, whatever the picture shows
@@ -99,6 +116,16 @@ def true_type(kind: str) -> str:
         return TRUE_TYPE[kind]
     return "screen" if kind.startswith("screen") else "still_photo"
 
+
+def identity(row: dict) -> str:
+    """The person a clip shows: a degraded copy or a screen re-rendering is its source clip's,
+    a photo held up by hand its folder's (the calibration's identity), else the file's."""
+    name = row["file"].split("@", 1)[0]
+    stem = Path(name).stem
+    for prefix, person in PEOPLE:
+        if stem.startswith(prefix):
+            return person
+    return STILL_PHOTO_IDENTITY.get(name, stem)
 
 Sample = tuple[str, str, str, bool, Callable[[], bytes]]  # set, kind, name, bona fide, bytes
 
@@ -174,8 +201,11 @@ async def _liveness_file(video: bytes, photos: PhotoService) -> dict:
     except (ContractError, LivenessFileError) as error:
         return {"file_score": None, "file_passed": False, "file_error": str(error)}
     pictures = await photos.pipeline.picture_liveness(sightings)
-    score, _ = fuse({"p_real": pictures.p_real, "moire": pictures.moire_score})
-    return {"file_score": round(score, 4), "file_passed": score >= photos.liveness_threshold}
+    score, decided_by = fuse({"p_real": pictures.p_real, "moire": pictures.moire_score})
+    passed = score >= photos.liveness_threshold
+    return {"file_score": round(score, 4), "file_passed": passed,
+            "file_decided_by": decided_by,
+            "file_spoof_type": None if passed else SPOOF_TYPES.get(decided_by, "unknown")}
 
 
 async def _evaluate(rows_in: list[Sample], service: VideoService, concurrency: int = 2
@@ -217,26 +247,6 @@ def _round(value: float, digits: int):
     return None if math.isnan(value) else round(value, digits)
 
 
-def upper_bound(errors: int, n: int, confidence: float = 0.95) -> float:
-    """One-sided Clopper-Pearson upper bound of an error rate (exact binomial)."""
-    if n == 0:
-        return math.nan
-    if errors >= n:
-        return 1.0
-    low, high = errors / n, 1.0
-    for _ in range(60):  # bisection on P(X <= errors | p) = 1 - confidence
-        middle = (low + high) / 2
-        if _binomial_cdf(errors, n, middle) > 1 - confidence:
-            low = middle
-        else:
-            high = middle
-    return high
-
-
-def _binomial_cdf(k: int, n: int, p: float) -> float:
-    return sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k + 1))
-
-
 def rates(rows: list[dict], threshold: float = THRESHOLD) -> dict[str, dict]:
     """APCER per attack kind, BPCER per bona fide set, each with its count and bound."""
     out: dict[str, dict] = {}
@@ -247,6 +257,45 @@ def rates(rows: list[dict], threshold: float = THRESHOLD) -> dict[str, dict]:
         out[key] = {"metric": "BPCER" if bona_fide else "APCER", "errors": errors,
                     "n": len(group), "rate": errors / len(group),
                     "upper_95": upper_bound(errors, len(group))}
+    return out
+
+
+def rates_by_half(rows: list[dict]) -> dict[str, dict[str, dict]]:
+    """`rates` and `file_rates` over each half's clips apart: ``{half: {"video": ..,
+    "file": ..}}``."""
+    out = {}
+    for half in HALVES:
+        mine = [r for r in rows if half_of(identity(r)) == half]
+        out[half] = {"people": len({identity(r) for r in mine}),
+                     "video": pooled(rates(mine)), "file": pooled(file_rates(mine))}
+    return out
+
+
+def pooled(by_key: dict[str, dict]) -> dict[str, dict]:
+    """`by_key` with two more rows: every bona fide clip (BPCER) and every attack (APCER)."""
+    out = dict(by_key)
+    for metric, key in (("BPCER", "bona fide, pooled"), ("APCER", "attacks, pooled")):
+        errors = sum(r["errors"] for r in by_key.values() if r["metric"] == metric)
+        n = sum(r["n"] for r in by_key.values() if r["metric"] == metric)
+        if n:
+            out[key] = {"metric": metric, "errors": errors, "n": n, "rate": errors / n,
+                        "upper_95": upper_bound(errors, n)}
+    return out
+
+
+def cue_lines(rows: list[dict]) -> dict[str, dict]:
+    """Where each half would put the moire line: the highest ripple of a bona fide clip and
+    the lowest of a screen filling the frame (`screen_near`, whose bezel no other cue sees),
+    with the shipped line (`preprocessing.recapture.SCORE_LOW`, `SCORE_HIGH`) beside them. A
+    line chosen on the fit half holds where the held-out half's values stay on its sides."""
+    out = {}
+    for half in HALVES:
+        mine = [r for r in rows if half_of(identity(r)) == half and r.get("moire") is not None]
+        live = [r["moire"] for r in mine if r["bona_fide"]]
+        near = [r["moire"] for r in mine if r["kind"] == "screen_near"]
+        out[half] = {"bona_fide_max": max(live, default=None), "bona_fide_n": len(live),
+                     "screen_near_min": min(near, default=None), "screen_near_n": len(near)}
+    out["shipped"] = {"score_low": SCORE_LOW, "score_high": SCORE_HIGH}
     return out
 
 
@@ -281,17 +330,33 @@ def inside_margin(rows: list[dict], threshold: float = THRESHOLD, margin: float 
     return near
 
 
-def spoof_type_confusion(rows: list[dict]) -> dict[str, dict[str, int]]:
-    """Answered spoof type (columns) for each true type (rows), over the refused attacks."""
+def spoof_type_confusion(rows: list[dict], path: str = "video") -> dict[str, dict[str, int]]:
+    """Answered spoof type (columns) for each true type (rows), over the attacks refused on
+    `path` (``video`` or ``file``, the liveness_file path)."""
+    prefix = "" if path == "video" else "file_"
     table: dict[str, dict[str, int]] = {}
     for r in rows:
-        if r["bona_fide"] or r["passed"] or r["status"] == "error":
+        judged = r["status"] != "error" if path == "video" else "file_error" not in r
+        if r["bona_fide"] or r[prefix + "passed"] or not judged:
             continue
         truth = true_type(r["kind"])
-        answered = r.get("spoof_type") or "unknown"
+        answered = r.get(prefix + "spoof_type") or "unknown"
         table.setdefault(truth, {}).setdefault(answered, 0)
         table[truth][answered] += 1
     return table
+
+
+def wrong_share(confusion: dict[str, dict[str, int]]) -> dict[str, tuple[int, int]]:
+    """For each named type answered (not ``unknown``): (times wrong, times answered). A type
+    wrong more than 1 time in 5 must be answered ``unknown`` instead (issue 14)."""
+    out: dict[str, tuple[int, int]] = {}
+    for truth, answered in confusion.items():
+        for kind, count in answered.items():
+            if kind == "unknown":
+                continue
+            wrong, total = out.get(kind, (0, 0))
+            out[kind] = (wrong + (count if kind != truth else 0), total + count)
+    return out
 
 
 def det_points(rows: list[dict]) -> list[tuple[float, float, float]]:
@@ -339,6 +404,40 @@ def plot_det(points: list[tuple[float, float, float]], path: Path) -> bool:
     return True
 
 
+def _cell(rate: dict | None) -> str:
+    if rate is None:
+        return "-"
+    return f"{rate['errors']} / {rate['n']} (at most {rate['upper_95']:.0%})"
+
+
+def _halves_markdown(result: dict) -> list[str]:
+    halves, lines_ = result["by_half"], result["cue_lines"]
+    keys = list(result["rates"]) + ["bona fide, pooled", "attacks, pooled"]
+    metric = {"bona fide, pooled": "BPCER", "attacks, pooled": "APCER"} | {
+        k: r["metric"] for k, r in result["rates"].items()}
+    out = ["", "### Held out", "",
+           f"People split by `benchmarks.split.half_of` (the calibration's split): fit half "
+           f"{halves['fit']['people']} people, held-out half {halves['held_out']['people']}. "
+           "Errors / clips, with the one-sided 95% upper bound:", "",
+           "| set or PAI species | metric | video, fit half | video, held out | "
+           "liveness_file, fit half | liveness_file, held out |", "|---|---|---|---|---|---|"]
+    for key in keys:
+        cells = [_cell(halves[h][p].get(key)) for p in ("video", "file")
+                 for h in ("fit", "held_out")]
+        out.append(f"| {key} | {metric[key]} | " + " | ".join(cells) + " |")
+    shipped = lines_["shipped"]
+    out += ["", f"The moire line (`preprocessing.recapture`: live-like at or below "
+                f"{shipped['score_low']}, screen-like at or above {shipped['score_high']}), "
+                "where each half's clips put it:", "",
+            "| half | highest bona fide ripple (clips) | lowest `screen_near` ripple (clips) |",
+            "|---|---|---|"]
+    for half in HALVES:
+        h = lines_[half]
+        out.append(f"| {half} | {h['bona_fide_max']} ({h['bona_fide_n']}) | "
+                   f"{h['screen_near_min']} ({h['screen_near_n']}) |")
+    return out
+
+
 def _markdown(rows: list[dict], result: dict, command: str) -> str:
     lines = [
         "# Silent liveness evaluation (ISO/IEC 30107-3 terms)", "",
@@ -358,6 +457,7 @@ def _markdown(rows: list[dict], result: dict, command: str) -> str:
         lines.append(f"| {key} | {r['metric']} | {r['errors']} / {r['n']} | {r['rate']:.1%} | "
                      f"{r['upper_95']:.1%} | {f['errors']} / {f['n']} | {f['rate']:.1%} | "
                      f"{f['upper_95']:.1%} |")
+    lines += _halves_markdown(result)
     lines += ["", "The liveness_file path: 8 frames of the same clip, as the SDK captures them "
               "(`frontend.sdk.capture.capture_from_video`), judged by the server's picture cues "
               "(mean P(real), moire); still frames have no motion cue."]
@@ -366,10 +466,19 @@ def _markdown(rows: list[dict], result: dict, command: str) -> str:
                   f"{THRESHOLD - MARGIN}, or on the wrong side): {len(near)}", ""]
     lines += [f"- {r['file']} ({r['kind']}): {r['score']} ({r['status']}, decided by "
               f"{r.get('decided_by')})" for r in near]
-    lines += ["", "Spoof type answered for each true type (refused attacks):", "",
-              "| true type | answered |", "|---|---|"]
-    for truth, answered in result["spoof_type_confusion"].items():
-        lines.append(f"| {truth} | {', '.join(f'{k} {v}' for k, v in sorted(answered.items()))} |")
+    lines += ["", "Spoof type answered for each true type (refused attacks; `return_spoof_type`"
+              "), and how often each named type was wrong (the rule: more than 1 in 5 and it "
+              "is answered `unknown`):", "",
+              "| path | true type | answered |", "|---|---|---|"]
+    for path in ("video", "file"):
+        for truth, answered in result[f"spoof_type_confusion_{path}"].items():
+            named = ", ".join(f"{k} {v}" for k, v in sorted(answered.items()))
+            lines.append(f"| {path} | {truth} | {named} |")
+    lines.append("")
+    for path in ("video", "file"):
+        wrong = wrong_share(result[f"spoof_type_confusion_{path}"])
+        lines.append(f"- {path}: " + ", ".join(
+            f"`{kind}` wrong {w} / {n}" for kind, (w, n) in sorted(wrong.items())))
     lines += ["", "| set | kind | file | P(real) | motion p90 | moire | decided by | score | "
                   "face s | status | spoof type | s |", "|" + "---|" * 12]
     for r in rows:
@@ -403,8 +512,11 @@ def main() -> None:
     rows = asyncio.run(_main(args.data_dir, sets))
     result = {
         "threshold": THRESHOLD, "rates": rates(rows), "file_rates": file_rates(rows),
+        "by_half": rates_by_half(rows), "cue_lines": cue_lines(rows),
         "inside_margin": inside_margin(rows),
-        "spoof_type_confusion": spoof_type_confusion(rows), "det": det_points(rows),
+        "spoof_type_confusion_video": spoof_type_confusion(rows, "video"),
+        "spoof_type_confusion_file": spoof_type_confusion(rows, "file"),
+        "det": det_points(rows),
     }
     command = ".venv/bin/python -m benchmarks.liveness_eval" + (
         f" --sets {args.sets}" if sets != SETS else "")
