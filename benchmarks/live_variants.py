@@ -47,6 +47,7 @@ import json
 import math
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -189,16 +190,18 @@ class _Encoder:
 
 
 class _Faces:
-    """The server's detector step in-process, one thread (only the generator uses it)."""
+    """The server's detector step in-process, one pipeline per thread: its event loop runs in
+    one thread at a time, and the evaluation makes variants from two threads at once."""
 
-    _pipeline = None
+    _local = threading.local()
 
     @classmethod
     def detect(cls, image: np.ndarray):
-        if cls._pipeline is None:
+        pipeline = getattr(cls._local, "pipeline", None)
+        if pipeline is None:
             from benchmarks.inprocess import InProcessPipeline
-            cls._pipeline = InProcessPipeline(threads=1)
-        faces = cls._pipeline.detect(image)
+            pipeline = cls._local.pipeline = InProcessPipeline(threads=1)
+        faces = pipeline.detect(image)
         return max(faces, key=lambda f: f.box[2]) if faces else None
 
 
@@ -359,6 +362,9 @@ def make_variant(path: Path, variant: str) -> tuple[bytes, dict]:
     return data, params
 
 
+_MANIFEST_LOCK = threading.Lock()
+
+
 def _manifest(cache: Path) -> dict:
     file = cache / "manifest.json"
     return json.loads(file.read_text()) if file.is_file() else {}
@@ -377,9 +383,12 @@ def variant_bytes(name: str, *, data: Path = DATA, cache: Path = CACHE, force: b
     payload, params = make_variant(data / "video/live" / clip, variant)
     cache.mkdir(parents=True, exist_ok=True)
     file.write_bytes(payload)
-    manifest = _manifest(cache)
-    manifest[name] = params
-    (cache / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    with _MANIFEST_LOCK:  # the evaluation makes variants from two threads at once
+        manifest = _manifest(cache)
+        manifest[name] = params
+        temporary = cache / f"manifest.json.{os.getpid()}"
+        temporary.write_text(json.dumps(manifest, indent=1, sort_keys=True))
+        temporary.replace(cache / "manifest.json")
     return payload
 
 

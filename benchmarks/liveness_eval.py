@@ -137,9 +137,11 @@ def _photo(path: Path) -> np.ndarray:
 def _cached(kind: str, name: str, make: Callable[[], bytes]) -> Callable[[], bytes]:
     def load() -> bytes:
         file = ATTACK_CACHE / f"{kind}__{name}.mp4"
-        if not file.is_file():
+        if not file.is_file():  # written whole or not at all: a killed run leaves no stub
             ATTACK_CACHE.mkdir(parents=True, exist_ok=True)
-            file.write_bytes(make())
+            partial = file.with_suffix(".partial")
+            partial.write_bytes(make())
+            partial.replace(file)
         return file.read_bytes()
 
     return load
