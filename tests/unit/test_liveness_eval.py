@@ -3,7 +3,13 @@ identity split."""
 
 import pytest
 
-from benchmarks.liveness_eval import identity, rates_by_half, spoof_type_confusion, wrong_share
+from benchmarks.liveness_eval import (
+    identity,
+    operating_point,
+    rates_by_half,
+    spoof_type_confusion,
+    wrong_share,
+)
 from benchmarks.split import HALVES, half_of
 from benchmarks.stats import upper_bound
 
@@ -80,3 +86,27 @@ def test_each_half_counts_only_its_own_people_and_pools_bona_fide_and_attacks():
             not r["bona_fide"] and r["passed"] for r in mine)
     assert sum(halves[h]["video"]["live"]["n"] for h in HALVES) == 12
     assert sum(halves[h]["people"] for h in HALVES) == 12
+
+
+def test_the_operating_point_is_picked_on_the_fit_half_and_judged_on_the_held_out_half():
+    people = [f"person{i}" for i in range(40)]
+    fit = [p for p in people if half_of(p) == "fit"]
+    held = [p for p in people if half_of(p) == "held_out"]
+    rows = []
+    for who in fit:  # separable: live at 0.9, attacks at 0.05
+        rows += [_scored("live", f"{who}.mp4", 0.9, True),
+                 _scored("attacks", f"{who}.mp4", 0.05, False)]
+    for who in held:  # attacks at 0.3 pass a threshold fitted low, not the shipped 0.5
+        rows += [_scored("live", f"{who}.mp4", 0.9, True),
+                 _scored("attacks", f"{who}.mp4", 0.3, False)]
+    point = operating_point(rows, threshold=0.5)
+    assert point["fit_half_errors"] == 0 and point["fit_half_best"] == [0.06, 0.9]
+    assert point["held_out_at_fit_half_best"][0]["attacks_passed"] == len(held)
+    assert point["held_out_at_shipped"] == {"threshold": 0.5, "bona_fide_refused": 0,
+                                            "bona_fide": len(held), "attacks_passed": 0,
+                                            "attacks": len(held)}
+
+
+def _scored(set_name, file, score, bona_fide):
+    return {"set": set_name, "kind": "live" if bona_fide else "still_photo", "file": file,
+            "bona_fide": bona_fide, "status": "ok" if score >= 0.5 else "hack", "score": score}
