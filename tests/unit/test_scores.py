@@ -117,3 +117,22 @@ def test_shipped_calibration_agrees_with_dlib_scale():
     calibration = ScoreCalibration.from_file()
     assert 1e-3 < calibration.far(0.6) < 0.2
     assert calibration.score(0.2) == 1.0  # far closer than any impostor pair measured
+
+
+def test_shipped_calibration_was_fitted_without_the_held_out_people_and_holds_on_them():
+    """The promise is measured on people the fit never saw (benchmarks.split): the file says
+    which half it was fitted on, and every threshold's held-out FAR, with its count, stays
+    inside its identity bootstrap range and within 1.5x of nominal."""
+    shipped = json.loads(DEFAULT_CALIBRATION.read_text())
+    assert "benchmarks.split.half_of" in shipped["data"]["half"]
+    held_out = shipped["held_out"]
+    assert held_out["identities"] > 1000
+    assert held_out["identities"] + shipped["data"]["identities"] >= 3400
+    for level in held_out["levels"]:
+        nominal, far = level["nominal_far"], level["far"]
+        assert far == pytest.approx(level["impostor_pairs_accepted"] / level["impostor_pairs"],
+                                    rel=1e-3)
+        assert nominal / 1.5 <= far <= nominal * 1.5, level
+        if level["far_bootstrap_5_95"]:
+            low, high = level["far_bootstrap_5_95"]
+            assert low <= nominal <= high, level
