@@ -26,7 +26,7 @@ that function:
    `HOLDOUT_SPLIT_FAR`, judged below it) and an identity-level bootstrap go into the output.
 
 4. **Held out.** Identities are split by a hash of the corrected name (`benchmarks.split.half_of`,
-   the split every evaluation uses): steps 3's table is fitted on the *fit* half only, and
+   the split every evaluation uses): step 3's table is fitted on the *fit* half only, and
    `held_out_check` judges its thresholds on the other half's pairs (FAR with its count, exact
    interval and identity bootstrap; TAR), which no fit has seen.
 
@@ -624,6 +624,7 @@ def held_out_check(held_out: Dataset, data_dir: Path, corrections: dict[str, tup
     for row in thresholds:
         d, nominal = row["distance"], row["nominal_far"]
         accepted = int(np.searchsorted(impostor, d, side="right"))
+        genuine_accepted = int(np.searchsorted(genuine, d, side="right"))
         low, high = clopper_pearson(accepted, len(impostor))
         levels.append({
             "score": row["score"], "distance": d, "nominal_far": nominal,
@@ -633,9 +634,8 @@ def held_out_check(held_out: Dataset, data_dir: Path, corrections: dict[str, tup
             "far_bootstrap_5_95": [spread[f"{d:.5f}"][0], spread[f"{d:.5f}"][2]]
             if f"{d:.5f}" in spread else None,
             "far_over_nominal": round(accepted / len(impostor) / nominal, 3),
-            "genuine_pairs_accepted": int(np.searchsorted(genuine, d, side="right")),
-            "genuine_pairs": len(genuine),
-            "tar": round(float(empirical_far(genuine, d)), 5),
+            "genuine_pairs_accepted": genuine_accepted, "genuine_pairs": len(genuine),
+            "tar": round(genuine_accepted / len(genuine), 5),
             "lfw_false_accepts": int((lfw_d[~lfw_same] <= d).sum()),
             "lfw_genuine_accepted": int((lfw_d[lfw_same] <= d).sum()),
         })
