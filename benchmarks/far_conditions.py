@@ -1025,8 +1025,8 @@ def markdown(result: dict) -> str:
     out = [f"# Impostor FAR by photo condition ({result['calibration']})", "",
            f"`{result['command']}` on {result['machine']}; {result['created']}; "
            f"{result['wall_s']:.0f} s, of which {result['embedding_s']:.0f} s embedding "
-           "(descriptors come from the cache where it holds them; embedding every variant "
-           "took 27 min on this machine, benchmarks/README.md).", "",
+           "(descriptors come from the cache where it holds them; a run from an empty cache: "
+           "benchmarks/README.md).", "",
            result["how"], ""]
     for section in result["evaluations"]:
         ev = section["result"]
