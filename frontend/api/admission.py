@@ -4,7 +4,10 @@ A request is admitted only once its body has arrived (a slow sender holds no slo
 trickles), and only while both the number of requests in progress and their summed cost stay
 within the configured capacity. Costs are in photo units, from the measured CPU per request
 (`benchmarks/README.md`): one photo 1, a liveness_file 8 (up to 30 frames), a video 16. Beyond
-capacity the answer is 503 with ``Retry-After: 1`` at once, never a queue.
+capacity the answer is 503 with ``Retry-After: 1`` at once, never a queue. A request that finds
+no room when its headers arrive is refused before its body is read (`Admission.check`): reading
+and parsing megabytes of form data only to refuse them cost so much under overload that the
+admitted requests starved (`benchmarks/load/overload.py`).
 """
 
 from __future__ import annotations
@@ -37,9 +40,8 @@ class Admission:
         """Draining: every new request is refused (503) from now on."""
         self.closed = True
 
-    @contextmanager
-    def admit(self, cost: int) -> Iterator[None]:
-        """Hold capacity for one request of this cost while the block runs.
+    def check(self, cost: int) -> None:
+        """Refuse now if a request of this cost would find no room (nothing is held).
 
         Raises:
             ContractError(503): no room for it now.
@@ -51,6 +53,15 @@ class Admission:
                 Code.SERVICE_UNAVAILABLE,
                 f"at capacity: {self.requests} requests of cost {self.cost} in progress",
             )
+
+    @contextmanager
+    def admit(self, cost: int) -> Iterator[None]:
+        """Hold capacity for one request of this cost while the block runs.
+
+        Raises:
+            ContractError(503): no room for it now.
+        """
+        self.check(cost)
         self.requests += 1
         self.cost += cost
         try:

@@ -189,11 +189,13 @@ async def silent_image_verification(services: Services, request: ParsedRequest) 
 def contract_handler(
     endpoint: Endpoint, logic: Logic, cost: int
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
-    """An aiohttp handler: the body within its deadline, admission by `cost`, then `logic`
-    under the endpoint's field rules."""
+    """An aiohttp handler: refused before its body if there is no room for `cost` now, else
+    the body within its deadline, admission by `cost`, then `logic` under the endpoint's
+    field rules."""
 
     async def handler(request: web.Request) -> web.Response:
         gate = request.app[GATE]
+        gate.admission.check(cost)
         raw = await gate.read(request)
         services = request.app[SERVICES]
         with gate.admission.admit(cost):

@@ -6,8 +6,8 @@
    decides the code, `concerning` the field it names); an unexpected one is logged with its
    trace and answered 500.
 3. `body_limits`: POST bodies need a Content-Length (411) within the limit (413), checked
-   from the header before a byte is read. Capacity is checked once the body has arrived
-   (`frontend.api.admission.Gate`).
+   from the header before a byte is read. Capacity is checked before the body is read and
+   held once it has arrived (`frontend.api.admission`).
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def _error_response(
 
 def body_limits(max_body_bytes: int):
     """A POST needs a Content-Length within the limit, decided from the headers before a byte
-    of the body is read (411, 413). Admission by capacity waits until the body has arrived
+    of the body is read (411, 413). Capacity is held once the body has arrived
     (`frontend.api.admission`)."""
 
     @web.middleware

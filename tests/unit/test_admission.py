@@ -1,0 +1,54 @@
+"""Admission by count and cost, and refusing before the body is read."""
+
+from __future__ import annotations
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
+
+from frontend.api.admission import GATE, Admission, Gate
+from frontend.api.handlers import contract_handler
+from frontend.contract.codes import Code, ContractError
+from frontend.contract.fields import FACE_QUALITY
+
+
+def test_check_refuses_without_holding_anything_and_admit_holds_until_the_block_ends():
+    admission = Admission(max_requests=2, max_cost=10)
+    admission.check(10)
+    assert (admission.requests, admission.cost) == (0, 0)
+    with admission.admit(8):
+        assert (admission.requests, admission.cost) == (1, 8)
+        with pytest.raises(ContractError) as refused:
+            admission.check(3)  # 8 + 3 > 10
+        assert refused.value.code is Code.SERVICE_UNAVAILABLE
+        admission.check(2)
+    assert (admission.requests, admission.cost) == (0, 0)
+
+
+def test_a_request_costlier_than_the_whole_budget_is_admitted_alone():
+    admission = Admission(max_requests=4, max_cost=10)
+    with admission.admit(16):
+        with pytest.raises(ContractError):
+            admission.check(1)
+
+
+async def test_a_request_without_room_is_refused_before_its_body_is_read():
+    admission = Admission(max_requests=1, max_cost=64)
+    gate = Gate(admission, body_timeout_s=5.0, max_fields=10)
+    read = []
+
+    async def body_read(request):
+        read.append(request)
+        raise AssertionError("the body was read")
+
+    gate.read = body_read
+    app = web.Application()
+    app[GATE] = gate
+    handler = contract_handler(FACE_QUALITY, logic=None, cost=1)
+    request = make_mocked_request("POST", FACE_QUALITY.path, app=app,
+                                  headers={"Content-Length": "1000000"})
+    with admission.admit(1):  # the one slot is taken
+        with pytest.raises(ContractError) as refused:
+            await handler(request)
+    assert refused.value.code is Code.SERVICE_UNAVAILABLE
+    assert read == []
