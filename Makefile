@@ -53,6 +53,7 @@ bench: $(MODELS)
 	$(PY) -m pip install --quiet -e '.[test,bench]'
 	command -v wrk >/dev/null || (apt-get install -y wrk || (apt-get update && apt-get install -y wrk))
 	$(PY) -m benchmarks.load
+	$(PY) -m benchmarks.load.overload
 
 # about 3 minutes: image_verification at concurrency 16 against the two ONNX Runtime baselines
 bench-quick: $(MODELS)

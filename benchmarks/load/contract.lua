@@ -2,6 +2,9 @@
 --   wrk -c C -t T -d Ds --timeout 120s -s contract.lua URL -- PATH CONTENT_TYPE BODY_FILE...
 -- The server answers every request with JSON carrying "code"; 1000 is success. wrk's own
 -- counters see only HTTP status and socket errors, so contract codes are counted here.
+-- With WRK_HONOUR_RETRY_AFTER=1 in the environment every 503 makes one later request of the
+-- same wrk thread wait the Retry-After it carried, as a well-behaved client does (wrk's Lua
+-- state is per thread, not per connection, so the wait lands on the thread's next request).
 
 local threads = {}
 
@@ -26,6 +29,15 @@ function init(args)
   next_body = math.random(#bodies)
   ok, failed, other = 0, 0, 0
   codes = {}
+  waits = {}
+end
+
+-- defined only when asked for: wrk then sets a timer before every request
+honour_retry_after = os.getenv("WRK_HONOUR_RETRY_AFTER") == "1"
+if honour_retry_after then
+  function delay()
+    return table.remove(waits, 1) or 0
+  end
 end
 
 function request()
@@ -34,6 +46,9 @@ function request()
 end
 
 function response(status, headers, body)
+  if honour_retry_after and status == 503 then
+    table.insert(waits, 1000 * (tonumber(headers["Retry-After"]) or 1))
+  end
   local code = body:match('"code":%s*(%d+)')
   if code == "1000" then
     ok = ok + 1

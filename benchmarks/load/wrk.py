@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -55,17 +56,20 @@ def wrk_binary() -> str:
 
 
 def run_wrk(
-    url: str, path: str, content_type: str, bodies: list[Path], concurrency: int, seconds: float
+    url: str, path: str, content_type: str, bodies: list[Path], concurrency: int, seconds: float,
+    *, honour_retry_after: bool = False,
 ) -> Step:
-    """Load `url + path` with `concurrency` connections for `seconds`, posting `bodies` in turn."""
+    """Load `url + path` with `concurrency` connections for `seconds`, posting `bodies` in turn;
+    with `honour_retry_after` a connection answered 503 waits its Retry-After first."""
     threads = min(concurrency, 2)
     command = [  # wrk takes whole seconds
         wrk_binary(), "-c", str(concurrency), "-t", str(threads), "-d", f"{math.ceil(seconds)}s",
         "--timeout", f"{TIMEOUT_S}s", "-s", str(SCRIPT), url + path,
         "--", path, content_type, *map(str, bodies),
     ]
+    environ = {**os.environ, "WRK_HONOUR_RETRY_AFTER": "1" if honour_retry_after else "0"}
     result = subprocess.run(command, capture_output=True, text=True, check=False,
-                            timeout=seconds + TIMEOUT_S + 30)
+                            timeout=seconds + TIMEOUT_S + 30, env=environ)
     line = next((x for x in result.stdout.splitlines() if x.startswith("WRK_JSON ")), None)
     if result.returncode != 0 or line is None:
         raise RuntimeError(f"wrk failed ({result.returncode}): {result.stderr or result.stdout}")
