@@ -4,7 +4,8 @@ A request is admitted only once its body has arrived (a slow sender holds no slo
 trickles), and only while both the number of requests in progress and their summed cost stay
 within the configured capacity. Costs are in photo units, from the measured CPU per request
 (`benchmarks/README.md`): one photo 1, a liveness_file 8 (up to 30 frames), a video 16. Beyond
-capacity the answer is 503 with ``Retry-After: 1`` at once, never a queue. A request that finds
+capacity the answer is 503 with ``Retry-After: 1`` at once, never a queue. Photos together
+hold at most `CHEAP_SHARE` of the cost budget, so a video finds room too. A request that finds
 no room when its headers arrive is refused before its body is read (`Admission.check`): reading
 and parsing megabytes of form data only to refuse them cost so much under overload that the
 admitted requests starved (`benchmarks/load/overload.py`).
@@ -22,6 +23,13 @@ from aiohttp import web
 from frontend.api.body import RawFields, read_fields
 from frontend.contract.codes import Code, ContractError
 
+CHEAP_BELOW = 8
+"""Requests costing less (photos) are the cheap class; a liveness_file or a video is costly."""
+CHEAP_SHARE = 0.75
+"""The share of the cost budget the cheap class may hold at once: the rest stays for costly
+requests, which would otherwise never find their units free under a flood of photos
+(`benchmarks/load/overload.py`)."""
+
 
 class Admission:
     """Args:
@@ -34,6 +42,7 @@ class Admission:
         self.max_cost = max_cost
         self.requests = 0
         self.cost = 0
+        self.cheap_cost = 0
         self.closed = False
 
     def close(self) -> None:
@@ -48,7 +57,9 @@ class Admission:
         """
         if self.closed:
             raise ContractError(Code.SERVICE_UNAVAILABLE, "draining: the server is stopping")
-        if self.requests >= self.max_requests or self.cost + cost > max(self.max_cost, cost):
+        cheap_room = CHEAP_SHARE * self.max_cost
+        if (self.requests >= self.max_requests or self.cost + cost > max(self.max_cost, cost)
+                or (cost < CHEAP_BELOW and self.cheap_cost + cost > max(cheap_room, cost))):
             raise ContractError(
                 Code.SERVICE_UNAVAILABLE,
                 f"at capacity: {self.requests} requests of cost {self.cost} in progress",
@@ -62,13 +73,16 @@ class Admission:
             ContractError(503): no room for it now.
         """
         self.check(cost)
+        cheap = cost if cost < CHEAP_BELOW else 0
         self.requests += 1
         self.cost += cost
+        self.cheap_cost += cheap
         try:
             yield
         finally:
             self.requests -= 1
             self.cost -= cost
+            self.cheap_cost -= cheap
 
 
 @dataclass

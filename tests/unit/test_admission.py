@@ -52,3 +52,18 @@ async def test_a_request_without_room_is_refused_before_its_body_is_read():
             await handler(request)
     assert refused.value.code is Code.SERVICE_UNAVAILABLE
     assert read == []
+
+
+def test_photos_leave_a_quarter_of_the_cost_budget_for_a_liveness_file_or_a_video():
+    admission = Admission(max_requests=64, max_cost=64)
+    held = [admission.admit(2) for _ in range(24)]  # 24 image_verifications: 48 units
+    for block in held:
+        block.__enter__()
+    with pytest.raises(ContractError):
+        admission.check(1)  # photos hold their whole share
+    admission.check(16)  # a video still finds its units
+    with admission.admit(16):
+        assert admission.cost == 64
+    for block in held:
+        block.__exit__(None, None, None)
+    assert (admission.requests, admission.cost, admission.cheap_cost) == (0, 0, 0)
