@@ -72,7 +72,8 @@ class Settings:
         max_body_bytes: largest request body (413 above; 411 without Content-Length).
         max_in_flight: requests served at once; more are refused at once with 503.
         max_cost_in_flight: their summed cost in photo units (a photo 1, a liveness_file 8, a
-            video 16); more are refused at once with 503.
+            video 16), photos together at most three quarters of it; more are refused at once
+            with 503.
         max_fields: most fields or parts in one body (1201 beyond).
         header_timeout_s: a connection must send a request's headers within this of opening
             (or of its previous answer), else it is closed; also the keep-alive idle limit.
