@@ -24,6 +24,7 @@ import concurrent.futures
 import dataclasses
 import json
 import logging
+import os
 import shutil
 import statistics
 import sys
@@ -174,6 +175,7 @@ def run(seconds: float, concurrency: tuple[int, ...]) -> dict:
         return {
             "command": " ".join(["python -m benchmarks.load.overload", *sys.argv[1:]]),
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "cpu_count": os.cpu_count(),
             "admission": {"max_in_flight": defaults.max_in_flight,
                           "max_cost_in_flight": defaults.max_cost_in_flight,
                           "max_decoded_pixels": defaults.max_decoded_pixels,
@@ -191,7 +193,8 @@ def markdown(result: dict) -> str:
     a = result["admission"]
     lines = [
         "# Overload: an answer or a fast 503, never the model deadline", "",
-        f"`{result['command']}`, {result['date']}, 2 cores (load generator, frontend and Triton "
+        f"`{result['command']}`, {result['date']}, {result.get('cpu_count', '?')} cores (load "
+        "generator, frontend and Triton "
         f"on the same cores). Admission as shipped: {a['max_in_flight']} requests and "
         f"{a['max_cost_in_flight']} photo units in progress (a video 16, a liveness_file 8), "
         f"{a['max_decoded_pixels'] / 1e6:.0f} M decoded pixels; model deadline "
