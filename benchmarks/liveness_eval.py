@@ -368,9 +368,10 @@ def operating_point(rows: list[dict], threshold: float = THRESHOLD) -> dict:
     counted alike, on a 0.01 grid: the range that ties), and what that range and the shipped
     `threshold` do on the held-out half."""
     grid = [round(float(t), 2) for t in np.arange(0.01, 1.0, 0.01)]
+    by_half = {half: [r for r in rows if half_of(identity(r)) == half] for half in HALVES}
 
     def errors(half: str, t: float) -> dict:
-        mine = [r for r in rows if half_of(identity(r)) == half]
+        mine = by_half[half]
         bona, attack = [r for r in mine if r["bona_fide"]], [r for r in mine if not r["bona_fide"]]
         return {"threshold": t, "bona_fide_refused": sum(not _passes(r, t) for r in bona),
                 "bona_fide": len(bona), "attacks_passed": sum(_passes(r, t) for r in attack),
