@@ -14,8 +14,8 @@ admitted requests starved (`benchmarks/load/overload.py`).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -98,6 +98,20 @@ class Gate:
     admission: Admission
     body_timeout_s: float
     max_fields: int
+
+    @asynccontextmanager
+    async def enter(self, request: web.Request, cost: int) -> AsyncIterator[RawFields]:
+        """The body's fields, with capacity for `cost` held while the block runs: refused at
+        once, before the body is read, when there is no room now; else the body is read
+        within its deadline and admitted if there is still room.
+
+        Raises:
+            ContractError(503): no room; (408): the body did not arrive in time.
+        """
+        self.admission.check(cost)
+        raw = await self.read(request)
+        with self.admission.admit(cost):
+            yield raw
 
     async def read(self, request: web.Request) -> RawFields:
         """The body's fields, read within the deadline.

@@ -189,16 +189,12 @@ async def silent_image_verification(services: Services, request: ParsedRequest) 
 def contract_handler(
     endpoint: Endpoint, logic: Logic, cost: int
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
-    """An aiohttp handler: refused before its body if there is no room for `cost` now, else
-    the body within its deadline, admission by `cost`, then `logic` under the endpoint's
-    field rules."""
+    """An aiohttp handler: through the gate with `cost` (`Gate.enter`), then `logic` under the
+    endpoint's field rules."""
 
     async def handler(request: web.Request) -> web.Response:
-        gate = request.app[GATE]
-        gate.admission.check(cost)
-        raw = await gate.read(request)
-        services = request.app[SERVICES]
-        with gate.admission.admit(cost):
+        async with request.app[GATE].enter(request, cost) as raw:
+            services = request.app[SERVICES]
             parsed = parse_request(endpoint, raw)
             async with services.budget.scope():
                 results, result_flags = await logic(services, parsed)
