@@ -251,28 +251,40 @@ def _round(value: float, digits: int):
     return None if math.isnan(value) else round(value, digits)
 
 
-def rates(rows: list[dict], threshold: float = THRESHOLD) -> dict[str, dict]:
-    """APCER per attack kind, BPCER per bona fide set, each with its count and bound."""
+def _rate(metric: str, errors: int, n: int) -> dict:
+    return {"metric": metric, "errors": errors, "n": n, "rate": errors / n,
+            "upper_95": upper_bound(errors, n)}
+
+
+def rates(rows: list[dict], passed: Callable[[dict], bool] | None = None) -> dict[str, dict]:
+    """APCER per attack kind, BPCER per bona fide set, each with its count and bound; a clip
+    passes by `passed` (default: the video answer at `THRESHOLD`)."""
+    passed = passed or (lambda r: _passes(r, THRESHOLD))
     out: dict[str, dict] = {}
     for key in dict.fromkeys((r["set"] if r["bona_fide"] else r["kind"]) for r in rows):
         group = [r for r in rows if (r["set"] if r["bona_fide"] else r["kind"]) == key]
         bona_fide = group[0]["bona_fide"]
-        errors = sum(_passes(r, threshold) != bona_fide for r in group)
-        out[key] = {"metric": "BPCER" if bona_fide else "APCER", "errors": errors,
-                    "n": len(group), "rate": errors / len(group),
-                    "upper_95": upper_bound(errors, len(group))}
+        errors = sum(passed(r) != bona_fide for r in group)
+        out[key] = _rate("BPCER" if bona_fide else "APCER", errors, len(group))
     return out
+
+
+def file_rates(rows: list[dict]) -> dict[str, dict]:
+    """The same rates for the liveness_file path (its frames' mean P(real) at 0.5)."""
+    return rates(rows, passed=lambda r: r["file_passed"])
+
+
+def halves(rows: list[dict]) -> dict[str, list[dict]]:
+    """The clips of each half's people (`identity`, `benchmarks.split.half_of`)."""
+    return {half: [r for r in rows if half_of(identity(r)) == half] for half in HALVES}
 
 
 def rates_by_half(rows: list[dict]) -> dict[str, dict[str, dict]]:
     """`rates` and `file_rates` over each half's clips apart: ``{half: {"video": ..,
     "file": ..}}``."""
-    out = {}
-    for half in HALVES:
-        mine = [r for r in rows if half_of(identity(r)) == half]
-        out[half] = {"people": len({identity(r) for r in mine}),
-                     "video": pooled(rates(mine)), "file": pooled(file_rates(mine))}
-    return out
+    return {half: {"people": len({identity(r) for r in mine}),
+                   "video": pooled(rates(mine)), "file": pooled(file_rates(mine))}
+            for half, mine in halves(rows).items()}
 
 
 def pooled(by_key: dict[str, dict]) -> dict[str, dict]:
@@ -282,8 +294,7 @@ def pooled(by_key: dict[str, dict]) -> dict[str, dict]:
         errors = sum(r["errors"] for r in by_key.values() if r["metric"] == metric)
         n = sum(r["n"] for r in by_key.values() if r["metric"] == metric)
         if n:
-            out[key] = {"metric": metric, "errors": errors, "n": n, "rate": errors / n,
-                        "upper_95": upper_bound(errors, n)}
+            out[key] = _rate(metric, errors, n)
     return out
 
 
@@ -293,26 +304,13 @@ def cue_lines(rows: list[dict]) -> dict[str, dict]:
     with the shipped line (`preprocessing.recapture.SCORE_LOW`, `SCORE_HIGH`) beside them. A
     line chosen on the fit half holds where the held-out half's values stay on its sides."""
     out = {}
-    for half in HALVES:
-        mine = [r for r in rows if half_of(identity(r)) == half and r.get("moire") is not None]
+    for half, clips in halves(rows).items():
+        mine = [r for r in clips if r.get("moire") is not None]
         live = [r["moire"] for r in mine if r["bona_fide"]]
         near = [r["moire"] for r in mine if r["kind"] == "screen_near"]
         out[half] = {"bona_fide_max": max(live, default=None), "bona_fide_n": len(live),
                      "screen_near_min": min(near, default=None), "screen_near_n": len(near)}
     out["shipped"] = {"score_low": SCORE_LOW, "score_high": SCORE_HIGH}
-    return out
-
-
-def file_rates(rows: list[dict]) -> dict[str, dict]:
-    """The same rates for the liveness_file path (its frames' mean P(real) at 0.5)."""
-    out: dict[str, dict] = {}
-    for key in dict.fromkeys((r["set"] if r["bona_fide"] else r["kind"]) for r in rows):
-        group = [r for r in rows if (r["set"] if r["bona_fide"] else r["kind"]) == key]
-        bona_fide = group[0]["bona_fide"]
-        errors = sum(r["file_passed"] != bona_fide for r in group)
-        out[key] = {"metric": "BPCER" if bona_fide else "APCER", "errors": errors,
-                    "n": len(group), "rate": errors / len(group),
-                    "upper_95": upper_bound(errors, len(group))}
     return out
 
 
@@ -368,7 +366,7 @@ def operating_point(rows: list[dict], threshold: float = THRESHOLD) -> dict:
     counted alike, on a 0.01 grid: the range that ties), and what that range and the shipped
     `threshold` do on the held-out half."""
     grid = [round(float(t), 2) for t in np.arange(0.01, 1.0, 0.01)]
-    by_half = {half: [r for r in rows if half_of(identity(r)) == half] for half in HALVES}
+    by_half = halves(rows)
 
     def errors(half: str, t: float) -> dict:
         mine = by_half[half]
