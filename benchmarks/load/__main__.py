@@ -43,7 +43,16 @@ from pathlib import Path
 
 from benchmarks import flops
 from benchmarks.load import payloads, report
-from benchmarks.load.servers import IV, KEY, Server, scrape, start_baseline, start_facegate, total
+from benchmarks.load.servers import (
+    IV,
+    KEY,
+    Server,
+    drain,
+    scrape,
+    start_baseline,
+    start_facegate,
+    total,
+)
 from benchmarks.load.wrk import run_wrk, wrk_binary
 from deploy.embedded_triton import DEFAULT_MODEL_REPOSITORY
 from frontend.crypto import KeyRing
@@ -59,20 +68,6 @@ WINDOW_LATENCIES = 3.0
 """A step lasts at least this many predicted request latencies (`step_seconds`)."""
 VIDEO_ENDPOINTS = ("silent_detection", "silent_image_verification")
 MODELS = ("face_detector", "face_embedder", "face_liveness")
-
-
-def drain(server: Server, timeout_s: float = 120.0) -> None:
-    """Wait until the server has finished the requests wrk left behind when it stopped: they
-    would otherwise be counted, and take CPU, in the next step."""
-    if not server.triton_metrics:
-        time.sleep(1.0)  # the baselines have no gauge; each request takes well under a second
-        return
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if total(scrape(server.url + "/metrics"), "facegate_requests_in_flight") <= 1:
-            return  # the scrape itself
-        time.sleep(0.2)
-    LOGGER.warning("%s still busy after %.0f s", server.name, timeout_s)
 
 
 def measure_step(server: Server, workload: payloads.Workload, bodies: list[Path],

@@ -35,7 +35,7 @@ import urllib.request
 from pathlib import Path
 
 from benchmarks.load import payloads
-from benchmarks.load.servers import IV, KEY, Server, scrape, start_facegate, total
+from benchmarks.load.servers import IV, KEY, Server, drain, scrape, start_facegate, total
 from benchmarks.load.wrk import Step, run_wrk, wrk_binary
 from frontend.config import Settings
 from frontend.crypto import KeyRing
@@ -114,6 +114,7 @@ def measure(server: Server, loads: dict[str, payloads.Workload], bodies: dict[st
     """One step: every endpoint's wrk and the probe at once; `polite` clients wait the
     Retry-After of a 503 before their next request, the others send it at once."""
     shares = connections(total_c)
+    drain(server)  # each step starts on an idle server
     before = scrape(server.url + "/metrics")
     with concurrent.futures.ThreadPoolExecutor(len(shares) + 1) as pool:
         running = {name: pool.submit(run_wrk, server.url, loads[name].path, payloads.FORM,
@@ -168,7 +169,7 @@ def run(seconds: float, concurrency: tuple[int, ...]) -> dict:
         try:
             steps = [measure(server, loads, bodies, c, seconds, polite)
                      for c in concurrency for polite in (True, False)]
-            time.sleep(2.0)  # the last step's requests finish
+            drain(server)
             after = [ask(server.url + loads[PROBE].path, body) for body in loads[PROBE].bodies]
         finally:
             server.stop()

@@ -5,6 +5,7 @@ what can be read off them between load steps: CPU time of their processes, Prome
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import socket
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+LOGGER = logging.getLogger("bench")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KEY, IV = "dcbbad6765e14139a07d34b92292a672", "df25d188a061"  # the manual's sample pair
 
@@ -176,3 +178,17 @@ def scrape(url: str) -> dict[tuple[str, frozenset], float]:
 def total(samples: Mapping[tuple[str, frozenset], float], name: str, **labels: str) -> float:
     wanted = set(labels.items())
     return sum(v for (n, ls), v in samples.items() if n == name and wanted <= ls)
+
+
+def drain(server: Server, timeout_s: float = 120.0) -> None:
+    """Wait until the server has finished the requests wrk left behind when it stopped: they
+    would otherwise be counted, and take CPU, in the next step."""
+    if not server.triton_metrics:
+        time.sleep(1.0)  # the baselines have no gauge; each request takes well under a second
+        return
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if total(scrape(server.url + "/metrics"), "facegate_requests_in_flight") <= 1:
+            return  # the scrape itself
+        time.sleep(0.2)
+    LOGGER.warning("%s still busy after %.0f s", server.name, timeout_s)
