@@ -17,8 +17,8 @@ operator starts it, then stopped before the next):
    and the small-detector option: image_verification;
 5. perf_analyzer sweeps of each Triton model (`benchmarks/perf_analyzer.py`).
 
-Before any server starts, `benchmarks/flops.py` measures the CPU's GEMM rate and each model's
-FLOPs per face (the physical limit).
+Before any server starts, `benchmarks/flops.py` measures the CPU's float32 and bfloat16 peaks
+and each model's FLOPs per face and share of its peak (the physical limit).
 
 Load comes from wrk (`benchmarks/load/wrk.py`). Between steps the servers' Prometheus counters
 and /proc CPU times are read, giving per step: requests/s, p50/p95/p99, error rate, Triton's
