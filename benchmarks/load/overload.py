@@ -30,12 +30,19 @@ import statistics
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from benchmarks.load import payloads
-from benchmarks.load.servers import IV, KEY, Server, drain, scrape, start_facegate, total
+from benchmarks.load.servers import (
+    IV,
+    KEY,
+    Server,
+    drain,
+    post_form,
+    scrape,
+    start_facegate,
+    total,
+)
 from benchmarks.load.wrk import Step, run_wrk, wrk_binary
 from frontend.config import Settings
 from frontend.crypto import KeyRing
@@ -71,14 +78,8 @@ class ProbeAnswer:
 
 def ask(url: str, body: bytes) -> ProbeAnswer:
     """One request: its contract code and latency."""
-    started = time.monotonic()
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": payloads.FORM})
-    try:
-        with urllib.request.urlopen(request, timeout=120) as answer:
-            text = answer.read()
-    except urllib.error.HTTPError as error:  # a 503 comes with HTTP status 503
-        text = error.read()
-    return ProbeAnswer(str(json.loads(text).get("code")), time.monotonic() - started)
+    answer, seconds = post_form(url, body)
+    return ProbeAnswer(str(answer.get("code")), seconds)
 
 
 def probe(url: str, body: bytes, until: float) -> list[ProbeAnswer]:

@@ -5,6 +5,7 @@ what can be read off them between load steps: CPU time of their processes, Prome
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -12,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -178,6 +180,19 @@ def scrape(url: str) -> dict[tuple[str, frozenset], float]:
 def total(samples: Mapping[tuple[str, frozenset], float], name: str, **labels: str) -> float:
     wanted = set(labels.items())
     return sum(v for (n, ls), v in samples.items() if n == name and wanted <= ls)
+
+
+def post_form(url: str, body: bytes, timeout_s: float = 120) -> tuple[dict, float]:
+    """POST a form-urlencoded body: the JSON answer (a 503's too) and the seconds it took."""
+    started = time.monotonic()
+    request = urllib.request.Request(
+        url, data=body, headers={"Content-Type": "application/x-www-form-urlencoded"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as answer:
+            text = answer.read()
+    except urllib.error.HTTPError as error:  # a 4xx/5xx answer still carries the contract's JSON
+        text = error.read()
+    return json.loads(text), time.monotonic() - started
 
 
 def drain(server: Server, timeout_s: float = 120.0) -> None:
