@@ -7,7 +7,8 @@ import io
 import cv2
 import numpy as np
 import pytest
-from PIL import Image
+import simplejpeg
+from PIL import Image, ImageOps
 
 from preprocessing.image import (
     PhotoBytesError,
@@ -87,3 +88,48 @@ def test_turn_by_90_four_times_is_the_identity():
     for _ in range(4):
         turned = turn(turned, 90)
     assert np.array_equal(turned, image) and turn(image, 90).shape == (4, 2, 3)
+
+
+def _pillow_bgr(data: bytes, honour_exif: bool) -> np.ndarray:
+    """What Pillow alone makes of the file (the path every non-JPEG still takes)."""
+    image = Image.open(io.BytesIO(data))
+    if honour_exif:
+        image = ImageOps.exif_transpose(image)
+    return cv2.cvtColor(np.array(image.convert("RGB")), cv2.COLOR_RGB2BGR)
+
+
+def _jpeg(image: Image.Image, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", **options)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_turns_a_jpeg_as_pillow_does(data_dir, orientation):
+    image = Image.open(EINSTEIN.with_suffix(".png")).convert("RGB").crop((0, 0, 256, 200))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = _jpeg(image, exif=exif)
+    assert np.array_equal(decode_photo(data, LIMITS, honour_exif=True), _pillow_bgr(data, True))
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "CMYK"])
+def test_a_jpeg_decodes_to_the_same_pixels_as_pillows(data_dir, mode):
+    """Colour and grey JPEGs take libjpeg-turbo's direct path, CMYK Pillow's: the pixels are
+    the same either way, three BGR channels."""
+    data = _jpeg(Image.open(EINSTEIN.with_suffix(".png")).convert(mode), quality=90)
+    image = decode_photo(data, LIMITS, honour_exif=False)
+    assert image.shape == (256, 256, 3)
+    assert np.array_equal(image, _pillow_bgr(data, False))
+
+
+def test_a_jpeg_the_decoder_warns_about_is_judged_by_pillow(data_dir):
+    """Stray bytes before the end marker: libjpeg warns ("extraneous bytes"), which the fast
+    path's strict decoder refuses; Pillow decodes it whole, and the photo is accepted."""
+    data = (DATA / "faces/Barack_Obama/facerec_obama-480p.jpg").read_bytes()
+    assert data.endswith(b"\xff\xd9")
+    stray = data[:-2] + b"\x00\x00\x00\xff\xd9"
+    with pytest.raises(ValueError, match="extraneous bytes"):
+        simplejpeg.decode_jpeg(stray, colorspace="BGR", strict=True)
+    image = decode_photo(stray, LIMITS, honour_exif=False)
+    assert np.array_equal(image, decode_photo(data, LIMITS, honour_exif=False))
