@@ -54,6 +54,7 @@ bench: $(MODELS)
 	command -v wrk >/dev/null || (apt-get install -y wrk || (apt-get update && apt-get install -y wrk))
 	$(PY) -m benchmarks.load
 	$(PY) -m benchmarks.load.overload
+	$(PY) -m benchmarks.load.cost
 
 # about 3 minutes: image_verification at concurrency 16 against the two ONNX Runtime baselines
 bench-quick: $(MODELS)

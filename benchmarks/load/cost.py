@@ -1,6 +1,6 @@
 """What one request costs, against what is in it: video length, photo size, number of faces.
 
-    .venv/bin/python -m benchmarks.load.cost [--repeats 5]
+    .venv/bin/python -m benchmarks.load.cost [--repeats 9]
 
 facegate runs as an operator starts it (embedded Triton, default models) and gets one request
 at a time, so that nothing else shares the cores: per point, the median latency of `repeats`
@@ -199,8 +199,6 @@ def plot(result: dict, path: Path) -> Path:
         x = [r["x"] for r in rows]
         ax.plot(x, [r["p50_ms"] for r in rows], marker="o", label="latency p50 (ms)")
         ax.plot(x, [r["cpu_ms"] for r in rows], marker="s", label="server CPU per request (ms)")
-        if name == "photo_side":
-            ax.set_xscale("log")
         ax.set_xlabel(unit)
         ax.set_ylabel("ms")
         ax.set_title(title, fontsize=9)
@@ -214,7 +212,7 @@ def plot(result: dict, path: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=5, help="requests per point")
+    parser.add_argument("--repeats", type=int, default=9, help="requests per point")
     parser.add_argument("--out", type=Path, default=RESULTS / "cost.json")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
