@@ -100,9 +100,9 @@ def letterbox(image_bgr: np.ndarray, size: int = DETECTOR_INPUT_SIZE) -> Letterb
     scale = size / max(height, width)
     new_w, new_h = min(size, round(width * scale)), min(size, round(height * scale))
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    resized = cv2.resize(image_bgr, (new_w, new_h), interpolation=interpolation)
     canvas = np.zeros((size, size, 3), dtype=np.uint8)
-    canvas[:new_h, :new_w] = resized
+    # scaled straight into the canvas: no second 1.2 MB picture to allocate and copy
+    cv2.resize(image_bgr, (new_w, new_h), dst=canvas[:new_h, :new_w], interpolation=interpolation)
     return Letterboxed(canvas, scale)
 
 

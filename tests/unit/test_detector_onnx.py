@@ -72,3 +72,18 @@ def test_letterbox_maps_detections_back_to_photo_coordinates(data_dir):
     fake[0, 14] = 0.9
     (face,) = faces_from_detections(fake, boxed.scale)
     assert face.box == pytest.approx(tuple(v / boxed.scale for v in (64, 32, 128, 128)), rel=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(250, 250), (180, 250), (2000, 1500), (700, 640), (31, 900)])
+def test_letterbox_scales_into_the_top_left_and_pads_black(shape):
+    """The photo scaled to fit (shrunk by area, grown linearly) at the top left, zeros
+    elsewhere, whatever the photo's orientation (the scaled rows are a strided view)."""
+    rng = np.random.default_rng(0)
+    photo = rng.integers(1, 256, (*shape, 3), dtype=np.uint8)
+    boxed = letterbox(photo)
+    scale = 640 / max(shape)
+    new_w, new_h = min(640, round(shape[1] * scale)), min(640, round(shape[0] * scale))
+    expected = cv2.resize(photo, (new_w, new_h),
+                          interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    assert np.array_equal(boxed.image[:new_h, :new_w], expected)
+    assert not boxed.image[new_h:].any() and not boxed.image[:, new_w:].any()
