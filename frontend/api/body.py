@@ -15,8 +15,8 @@ read, so 100,000 tiny fields cost nothing more than reading them.
 from __future__ import annotations
 
 import json
-import urllib.parse
 
+import numpy as np
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
@@ -49,19 +49,48 @@ async def read_fields(request: web.Request, max_fields: int = DEFAULT_MAX_FIELDS
 
 
 def _form(body: bytes, max_fields: int) -> RawFields:
+    """`urllib.parse.parse_qsl` (blank values kept, UTF-8 strict, the first of a repeated name
+    wins), its unquoting vectorised (`_unquote`)."""
     try:
-        pairs = urllib.parse.parse_qsl(
-            body.decode("ascii"), keep_blank_values=True, encoding="utf-8", errors="strict",
-            max_num_fields=max_fields,
-        )
+        text = body.decode("ascii")
+        if text and text.count("&") + 1 > max_fields:
+            raise _too_many(max_fields)
+        fields: RawFields = {}
+        for pair in text.split("&"):
+            if pair:
+                name, _, value = pair.partition("=")
+                fields.setdefault(_unquote(name), _unquote(value))
+        return fields
     except UnicodeDecodeError as error:
         raise ContractError(Code.INVALID_ARGUMENT, "the form is not ASCII / UTF-8") from error
-    except ValueError as error:  # urllib's "Max number of fields exceeded"
-        raise _too_many(max_fields) from error
-    fields: RawFields = {}
-    for name, value in pairs:
-        fields.setdefault(name, value)
-    return fields
+
+
+_HEX_VALUE = np.full(256, -1, dtype=np.int16)  # byte -> its value as a hex digit, or -1
+_HEX_VALUE[np.frombuffer(b"0123456789abcdefABCDEF", np.uint8)] = [*range(16), *range(10, 16)]
+
+
+def _unquote(text: str) -> str:
+    """`urllib.parse.unquote_plus` of an ASCII text (UTF-8 strict), vectorised: urllib turns
+    escapes into bytes one at a time in Python, 54 ms for the two 2.3 MB base64 values of a
+    pair of 12 MP photos (70,000 escapes each). Same rule: a ``%`` and two hex digits is one
+    byte, any other ``%`` stays; escapes cannot overlap, since hex digits are not ``%``.
+
+    Raises:
+        UnicodeDecodeError: the unescaped bytes are not UTF-8.
+    """
+    text = text.replace("+", " ")
+    if "%" not in text:
+        return text
+    raw = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+    at = np.flatnonzero(raw[:-2] == ord("%"))
+    high, low = _HEX_VALUE[raw[at + 1]], _HEX_VALUE[raw[at + 2]]
+    valid = (high >= 0) & (low >= 0)
+    at = at[valid]
+    decoded = raw.copy()
+    decoded[at] = high[valid] * 16 + low[valid]
+    keep = np.ones(len(raw), dtype=bool)
+    keep[at + 1] = keep[at + 2] = False
+    return decoded[keep].tobytes().decode("utf-8")
 
 
 async def _multipart(request: web.Request, max_fields: int) -> RawFields:
