@@ -7,9 +7,9 @@ lazily and reports truncation; OpenCV has neither.
 
 A JPEG in colour or grey (nearly every photo) is decoded by libjpeg-turbo through `simplejpeg`
 straight into BGR: Pillow's decode and its copy out to numpy cost 3-4x as much (31 against 8
-ms for a 2000 px photo) for the same pixels (identical on 307 shared photos). Any warning of
-the decoder (a truncated or damaged file) sends the file down Pillow's path, which decides
-the error as before.
+ms for a 2000 px photo) for the same pixels (identical for all 8,041 shared photos, with and
+without EXIF turns). Any warning of the decoder (a truncated or damaged file) sends the file
+down Pillow's path, which decides the error as before.
 
 The caller decides about EXIF orientation: the contract's ``auto_rotate=false`` means the
 photo is taken as stored.
