@@ -28,11 +28,10 @@ import numpy as np
 from PIL import Image
 
 from benchmarks.load.servers import IV, KEY, Server, start_facegate
+from benchmarks.paths import DATA, RESULTS
 from frontend.contract.fields import FACE_QUALITY, IMAGE_VERIFICATION, SILENT_DETECTION
 from frontend.crypto import KeyRing
 
-RESULTS = Path(__file__).resolve().parent / "results"
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 PHOTO = DATA / "faces/Aaron_Peirsol/Aaron_Peirsol_0001.jpg"
 RING = KeyRing.from_strings([KEY], IV)
 FORGED = "2026-12-03 10:00:00,000 ERROR frontend: FORGED-LINE"

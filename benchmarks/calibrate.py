@@ -57,6 +57,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from benchmarks.paths import DATA, REPO_ROOT
 from benchmarks.split import HALVES, half_of
 from benchmarks.stats import clopper_pearson
 from frontend.inference.onnx import OnnxModels
@@ -67,8 +68,7 @@ from model_repository.weights import sha256_of
 from preprocessing.detection import DEFAULT_SCORE_THRESHOLD, detector_sizes
 
 LOGGER = logging.getLogger(__name__)
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
+DEFAULT_DATA_DIR = DATA
 DEFAULT_OUT = REPO_ROOT / "model_repository" / "calibration" / "face_embedder.json"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
@@ -158,7 +158,8 @@ async def _embed_photos(data_dir: Path, names: list[str], threads: int, small_de
         async def one(name: str) -> np.ndarray | None:
             nonlocal done
             async with limit:
-                image = await pipeline.stages.cpu(cv2.imread, str(data_dir / name), cv2.IMREAD_COLOR)
+                image = await pipeline.stages.cpu(
+                    cv2.imread, str(data_dir / name), cv2.IMREAD_COLOR)
                 face = None if image is None else await pipeline.main_face(image)
             done += 1
             if done % 800 == 0 or done == len(names):

@@ -35,6 +35,7 @@ import numpy as np
 
 from benchmarks import live_variants
 from benchmarks.liveness_eval import Sample, attacks
+from benchmarks.paths import DATA, RESULTS
 from benchmarks.stats import upper_bound
 from frontend.contract.codes import ContractError
 from frontend.inference.onnx import OnnxModels
@@ -47,7 +48,6 @@ from preprocessing.challenge import Action, check_challenge
 from preprocessing.image import PhotoLimits
 from preprocessing.video import VideoError, VideoLimits
 
-RESULTS = Path(__file__).resolve().parent / "results"
 THRESHOLD = 0.5
 PERFORMED = {
     "liveportrait_driving_d12.mp4": (Action.TURN_LEFT, Action.TURN_RIGHT),
@@ -218,7 +218,7 @@ async def _main(data: Path) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--data-dir", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data"
+        "--data-dir", type=Path, default=DATA
     )
     args = parser.parse_args()
     np.seterr(all="ignore")

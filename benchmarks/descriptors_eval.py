@@ -56,6 +56,7 @@ import onnxruntime as ort
 
 from benchmarks.calibrate import DEFAULT_DATA_DIR, LABEL_CORRECTIONS, labelled_photos, view2_rows
 from benchmarks.far_conditions import machine
+from benchmarks.paths import REPO_ROOT
 from frontend.inference.onnx import OnnxModels
 from frontend.service.faces import FacePipeline
 from frontend.service.stages import Stages
@@ -71,7 +72,6 @@ from preprocessing.alignment import CHIP_TEMPLATE, similarity_transform
 from preprocessing.detection import nearest_to_centre
 
 LOGGER = logging.getLogger(__name__)
-REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CACHE = Path.home() / ".cache" / "facegate" / "descriptors"
 DEFAULT_OUT = REPO_ROOT / "benchmarks" / "results"
 SOURCES = ("deepface", "facerec", "faceapi", "glint360k", "dlib", "compreface")

@@ -65,6 +65,7 @@ from benchmarks.calibrate import (
     labelled_photos,
     model_hashes,
 )
+from benchmarks.paths import REPO_ROOT
 from benchmarks.split import half_of
 from benchmarks.stats import clopper_pearson
 from frontend.inference.onnx import OnnxModels
@@ -76,7 +77,6 @@ from preprocessing.quality import blur_of_face
 from preprocessing.usability import DEFAULT_RULE, unusable_reason
 
 LOGGER = logging.getLogger(__name__)
-REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CACHE = Path.home() / ".cache" / "facegate" / "far_conditions"
 DEFAULT_OUT = REPO_ROOT / "benchmarks" / "results"
 

@@ -26,11 +26,10 @@ import numpy as np
 import onnx
 from onnx import numpy_helper, shape_inference
 
+from benchmarks.paths import RESULTS
 from deploy.embedded_triton import DEFAULT_MODEL_REPOSITORY
 from model_repository.cpu_runtimes import open_runner
 from model_repository.specs import MODELS, ModelSpec
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def _dims(value_info) -> list[int]:

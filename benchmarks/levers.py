@@ -24,7 +24,6 @@ import json
 import os
 import resource
 import time
-from pathlib import Path
 
 import av
 import numpy as np
@@ -33,6 +32,7 @@ import tritonclient.utils.shared_memory as shm
 
 from benchmarks.load.payloads import short_clip
 from benchmarks.load.servers import _children, _cpu_seconds, _name, free_port
+from benchmarks.paths import DATA, RESULTS
 from deploy.embedded_triton import (
     DEFAULT_MODEL_REPOSITORY,
     EmbeddedTriton,
@@ -42,8 +42,6 @@ from deploy.embedded_triton import (
 from frontend.inference.triton import _CHANNEL_ARGS
 from model_repository.specs import FACE_DETECTOR
 
-RESULTS = Path(__file__).resolve().parent / "results"
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 CALLS, CONCURRENCY = 200, 4
 CLIPS = (("liveportrait_source_s32.mp4", 3.0), ("liveportrait_driving_d13.mp4", 10.0),
          ("liveportrait_driving_d6.mp4", 10.0))

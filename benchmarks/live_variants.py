@@ -58,7 +58,8 @@ import av
 import cv2
 import numpy as np
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from benchmarks.paths import DATA
+
 CACHE = Path(os.environ.get("FACEGATE_VARIANT_CACHE",
                             Path.home() / ".cache/facegate/live_variants"))
 SOURCE_SECONDS = 10.5

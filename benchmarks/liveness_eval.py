@@ -52,6 +52,7 @@ import cv2
 import numpy as np
 
 from benchmarks import live_variants
+from benchmarks.paths import DATA, RESULTS
 from benchmarks.split import HALVES, half_of
 from benchmarks.stats import upper_bound
 from benchmarks.synth_attacks import recompress, screen_replay_video, still_photo_video
@@ -67,7 +68,6 @@ from preprocessing.image import PhotoLimits
 from preprocessing.recapture import SCORE_HIGH, SCORE_LOW
 from preprocessing.video import VideoError, VideoLimits
 
-RESULTS = Path(__file__).resolve().parent / "results"
 ATTACK_CACHE = Path.home() / ".cache" / "facegate" / "attacks"
 THRESHOLD = 0.5
 MARGIN = 0.1
@@ -547,7 +547,7 @@ async def _main(data: Path, sets: tuple[str, ...]) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--data-dir", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data"
+        "--data-dir", type=Path, default=DATA
     )
     parser.add_argument("--sets", default=",".join(SETS))
     args = parser.parse_args()

@@ -36,6 +36,7 @@ import numpy as np
 import onnxruntime as ort
 
 from benchmarks.inprocess import InProcessPipeline
+from benchmarks.paths import DATA, REPO_ROOT
 from deploy.embedded_triton import (
     DEFAULT_MODEL_REPOSITORY,
     EmbeddedTriton,
@@ -49,9 +50,7 @@ from preprocessing.alignment import align_chip
 from preprocessing.detection import letterbox
 
 LOGGER = logging.getLogger(__name__)
-REPO_ROOT = Path(__file__).resolve().parents[1]
 EMBEDDED = DEFAULT_MODEL_REPOSITORY
-DATA = REPO_ROOT.parent / "shared" / "data"
 CONCURRENCY = (1, 4, 16, 64)
 DELAYS_US = (0, 500, 1000, 2000, 4000)
 WARMUP_S = 1.0

@@ -56,6 +56,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+from benchmarks.paths import REPO_ROOT
 from deploy.embedded_triton import (
     DEFAULT_MODEL_REPOSITORY,
     EmbeddedTriton,
@@ -73,7 +74,6 @@ from model_repository.specs import (
 from model_repository.weights import default_cache_dir, sha256_of
 
 LOGGER = logging.getLogger(__name__)
-REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT_DIR = REPO_ROOT / "benchmarks" / "results"
 
 # The tool: perf_analyzer 2.51.0 out of the tritonclient 2.51.0 manylinux1 wheel.

@@ -31,12 +31,10 @@ import cv2
 import numpy as np
 
 from benchmarks.inprocess import InProcessPipeline
+from benchmarks.paths import DATA
 from preprocessing.alignment import CHIP_TEMPLATE, similarity_transform
 from preprocessing.detection import Face
 from preprocessing.quality import OCCLUSION_THRESHOLD, FaceQuality, measure
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DATA = REPO_ROOT.parent / "shared" / "data"
 
 # Photos of the two clear evaluation sets that a person looked at (all 300 + 354 chips) and
 # found really occluded; they are counted apart from the false-occlusion rate.

@@ -25,11 +25,10 @@ from pathlib import Path
 from benchmarks.load import payloads
 from benchmarks.load.servers import IV, KEY, Server, start_baseline, start_facegate
 from benchmarks.load.wrk import run_wrk
+from benchmarks.paths import DATA, RESULTS
 from frontend.crypto import KeyRing
 
 LOGGER = logging.getLogger("bench-quick")
-RESULTS = Path(__file__).resolve().parent / "results"
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 CONCURRENCY = 16
 LAYOUTS = {"1x2": {"processes": 1, "workers": 2}, "2x1": {"processes": 2, "workers": 1}}
 """The baselines' layouts: processes x threads."""

@@ -32,6 +32,7 @@ from aiohttp.test_utils import TestServer
 
 from benchmarks.load.payloads import short_clip
 from benchmarks.load.servers import free_port
+from benchmarks.paths import DATA, RESULTS
 from deploy.embedded_triton import (
     DEFAULT_MODEL_REPOSITORY,
     EmbeddedTriton,
@@ -46,7 +47,6 @@ from frontend.config import Settings
 from frontend.contract.fields import SILENT_DETECTION
 from frontend.crypto import KeyRing
 
-RESULTS = Path(__file__).resolve().parent / "results"
 KEY, IV = "k" * 32, "i" * 12
 
 
@@ -210,7 +210,7 @@ def _markdown(results: dict, command: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--data-dir", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data"
+        "--data-dir", type=Path, default=DATA
     )
     parser.add_argument("--requests-c1", type=int, default=10)
     parser.add_argument("--requests-c8", type=int, default=24)

@@ -54,15 +54,13 @@ from benchmarks.load.servers import (
     total,
 )
 from benchmarks.load.wrk import run_wrk, wrk_binary
+from benchmarks.paths import DATA, RESULTS
 from deploy.embedded_triton import DEFAULT_MODEL_REPOSITORY
 from frontend.crypto import KeyRing
 from model_repository.build import write_embedded
 from model_repository.specs import MODELS as SPECS
 
 LOGGER = logging.getLogger("bench")
-REPO_ROOT = Path(__file__).resolve().parents[2]
-RESULTS = REPO_ROOT / "benchmarks" / "results"
-DATA = REPO_ROOT.parent / "shared" / "data"
 CONCURRENCY = (1, 2, 4, 8, 16, 32, 64)
 WINDOW_LATENCIES = 3.0
 """A step lasts at least this many predicted request latencies (`step_seconds`)."""

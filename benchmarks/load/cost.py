@@ -44,6 +44,7 @@ from PIL import Image  # noqa: E402
 
 from benchmarks.load.payloads import short_clip  # noqa: E402
 from benchmarks.load.servers import IV, KEY, Server, post_form, start_facegate  # noqa: E402
+from benchmarks.paths import DATA, RESULTS
 from frontend.contract.fields import (  # noqa: E402
     IMAGE_VERIFICATION,
     MULTI_FACE_VERIFICATION,
@@ -52,9 +53,6 @@ from frontend.contract.fields import (  # noqa: E402
 from frontend.crypto import KeyRing  # noqa: E402
 
 LOGGER = logging.getLogger("cost")
-REPO_ROOT = Path(__file__).resolve().parents[2]
-RESULTS = REPO_ROOT / "benchmarks" / "results"
-DATA = REPO_ROOT.parent / "shared" / "data"
 VIDEO = "video/live/liveportrait_driving_d6.mp4"
 VIDEO_SECONDS = (2, 3, 5, 8, 10, 15, 20, 30)
 PHOTO = "faces/CompreFace_PersonA/compreface_002_A.jpg"  # a 20 MP phone portrait

@@ -44,13 +44,11 @@ from benchmarks.load.servers import (
     total,
 )
 from benchmarks.load.wrk import Step, run_wrk, wrk_binary
+from benchmarks.paths import DATA, RESULTS
 from frontend.config import Settings
 from frontend.crypto import KeyRing
 
 LOGGER = logging.getLogger("overload")
-REPO_ROOT = Path(__file__).resolve().parents[2]
-RESULTS = REPO_ROOT / "benchmarks" / "results"
-DATA = REPO_ROOT.parent / "shared" / "data"
 MIX = {"image_verification": 0.5, "face_quality": 0.25, "liveness_image_verification": 0.125,
        "silent_detection": 0.125}
 """Each endpoint's share of the connections (at least one each)."""

@@ -21,8 +21,9 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from benchmarks.paths import REPO_ROOT
+
 LOGGER = logging.getLogger("bench")
-REPO_ROOT = Path(__file__).resolve().parents[2]
 KEY, IV = "dcbbad6765e14139a07d34b92292a672", "df25d188a061"  # the manual's sample pair
 
 
