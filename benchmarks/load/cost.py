@@ -35,22 +35,18 @@ import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from PIL import Image
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from benchmarks.load.payloads import short_clip  # noqa: E402
-from benchmarks.load.servers import IV, KEY, Server, post_form, start_facegate  # noqa: E402
+from benchmarks.load.payloads import short_clip
+from benchmarks.load.servers import IV, KEY, Server, post_form, start_facegate
 from benchmarks.paths import DATA, RESULTS
-from frontend.contract.fields import (  # noqa: E402
+from frontend.contract.fields import (
     IMAGE_VERIFICATION,
     MULTI_FACE_VERIFICATION,
     SILENT_DETECTION,
 )
-from frontend.crypto import KeyRing  # noqa: E402
+from frontend.crypto import KeyRing
 
 LOGGER = logging.getLogger("cost")
 VIDEO = "video/live/liveportrait_driving_d6.mp4"
@@ -191,6 +187,11 @@ def markdown(result: dict) -> str:
 
 
 def plot(result: dict, path: Path) -> Path:
+    import matplotlib  # the bench extra's: the unit tests import this module without it
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
     for ax, (name, rows) in zip(axes, result["series"].items(), strict=True):
         title, unit = LABELS[name]
