@@ -1,4 +1,4 @@
-"""Two speed levers measured alone, for the choice whether to build them (neither was kept).
+"""Three speed levers measured alone, for the choice whether to build them (none was kept).
 
     .venv/bin/python -m benchmarks.levers
 
@@ -12,6 +12,11 @@
    depend on the others); PyAV's thread types (`AUTO`, as shipped, `SLICE`, `FRAME`, `NONE`)
    on three live clips: wall time and CPU time per decode (best of `REPEATS`), since under
    load it is CPU, not wall time, that limits clips/s.
+3. **An int8 detector.** ONNX Runtime's static post-training quantisation (QDQ, per-channel
+   int8 weights, uint8 activations, the convolutions only) of the served 640 px detector,
+   calibrated on `INT8_CALIBRATION` LFW photos of the fit half (`benchmarks.split`): its
+   batch-1 time beside the float32 graph's (best of `INT8_CALLS`, alternating, two rounds),
+   and how far the main face's landmarks move on `INT8_CHECK` LFW photos of the held-out half.
 
 Writes ``benchmarks/results/levers.{json,md}``.
 """
@@ -23,16 +28,29 @@ import io
 import json
 import os
 import resource
+import tempfile
 import time
+from pathlib import Path
 
 import av
+import cv2
 import numpy as np
+import onnx
 import tritonclient.grpc.aio as grpcclient
 import tritonclient.utils.shared_memory as shm
+from onnx import version_converter
+from onnxruntime.quantization import (
+    CalibrationDataReader,
+    QuantFormat,
+    QuantType,
+    quantize_static,
+)
+from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from benchmarks.load.payloads import short_clip
 from benchmarks.load.servers import _children, _cpu_seconds, _name, free_port
 from benchmarks.paths import DATA, RESULTS
+from benchmarks.split import half_of
 from deploy.embedded_triton import (
     DEFAULT_MODEL_REPOSITORY,
     EmbeddedTriton,
@@ -40,13 +58,16 @@ from deploy.embedded_triton import (
     TritonPorts,
 )
 from frontend.inference.triton import _CHANNEL_ARGS
+from model_repository.cpu_runtimes import open_runner
 from model_repository.specs import FACE_DETECTOR
+from preprocessing.detection import faces_from_detections, letterbox
 
 CALLS, CONCURRENCY = 200, 4
 CLIPS = (("liveportrait_source_s32.mp4", 3.0), ("liveportrait_driving_d13.mp4", 10.0),
          ("liveportrait_driving_d6.mp4", 10.0))
 THREAD_TYPES = ("AUTO", "SLICE", "FRAME", "NONE")
 REPEATS = 5
+INT8_CALIBRATION, INT8_CHECK, INT8_CALLS = 120, 150, 30
 
 
 async def _detector_calls(url: str, triton_pids: list[int]) -> list[dict]:
@@ -145,6 +166,55 @@ def decoder_threads() -> list[dict]:
     return rows
 
 
+def int8_detector(work: Path) -> dict:
+    source = DEFAULT_MODEL_REPOSITORY / FACE_DETECTOR.name / "1" / "model.onnx"
+    photos = sorted((DATA / "faces").glob("*/*_0001.jpg"))  # LFW: one photo per person
+    fit = [p for p in photos if half_of(p.parent.name) == "fit"][:INT8_CALIBRATION]
+    held_out = [p for p in photos if half_of(p.parent.name) == "held_out"][:INT8_CHECK]
+    name = FACE_DETECTOR.inputs[0].name
+
+    class Photos(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.paths = iter(fit)
+
+        def get_next(self) -> dict | None:
+            path = next(self.paths, None)
+            return None if path is None else {name: letterbox(cv2.imread(str(path))).image[None]}
+
+    # per-channel scales need DequantizeLinear's axis: opset 13 (the YuNet graph is opset 11)
+    onnx.save(version_converter.convert_version(onnx.load(str(source)), 13), work / "13.onnx")
+    quant_pre_process(str(work / "13.onnx"), str(work / "pre.onnx"), skip_symbolic_shape=True)
+    quantize_static(str(work / "pre.onnx"), str(work / "int8.onnx"), Photos(),
+                    quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                    op_types_to_quantize=["Conv"])
+    runners = {"float32": open_runner(source), "int8": open_runner(work / "int8.onnx")}
+    image = letterbox(cv2.imread(str(held_out[0]))).image[None]
+    times: dict[str, list[float]] = {k: [] for k in runners}
+    for _ in range(2):
+        for label, run in runners.items():
+            run({name: image})
+            best = float("inf")
+            for _ in range(INT8_CALLS):
+                started = time.perf_counter()
+                run({name: image})
+                best = min(best, time.perf_counter() - started)
+            times[label].append(round(1000 * best, 2))
+    shifts = []
+    for path in held_out:
+        boxed = letterbox(cv2.imread(str(path)))
+        main = [faces_from_detections(run({name: boxed.image[None]})["detections"][0],
+                                      boxed.scale)[:1] for run in runners.values()]
+        if all(main):
+            shifts.append(float(np.abs(main[0][0].landmarks - main[1][0].landmarks).max()))
+    report = {"batch1_ms": times, "faces_compared": len(shifts), "photos": len(held_out),
+              "landmark_shift_px": {"median": round(float(np.median(shifts)), 2),
+                                    "p95": round(float(np.percentile(shifts, 95)), 2),
+                                    "max": round(max(shifts), 2)}}
+    print(report, flush=True)
+    return report
+
+
 def markdown(report: dict) -> str:
     lines = [
         "# Levers measured alone", "",
@@ -160,6 +230,14 @@ def markdown(report: dict) -> str:
         *(f"| {r['clip']} | {r['thread_type']} | {r['wall_ms']} | {r['cpu_ms']} |"
           for r in report["decoder_threads"]),
     ]
+    q = report["int8_detector"]
+    shift = q["landmark_shift_px"]
+    lines += ["", "## An int8 detector (static QDQ, per-channel; calibrated on fit-half LFW)", "",
+              "| graph | batch-1 ms, round 1 / 2 |", "|---|---|",
+              *(f"| {k} | {' / '.join(map(str, v))} |" for k, v in q["batch1_ms"].items()),
+              "", f"Main face's landmarks, int8 against float32, on {q['faces_compared']} of "
+              f"{q['photos']} held-out LFW photos: median {shift['median']} px, 95th percentile "
+              f"{shift['p95']} px, max {shift['max']} px."]
     return "\n".join(lines) + "\n"
 
 
@@ -168,6 +246,8 @@ def main() -> int:
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
               "cpu_count": os.cpu_count(), "shared_memory": shared_memory(),
               "decoder_threads": decoder_threads()}
+    with tempfile.TemporaryDirectory(prefix="facegate-int8-") as work:
+        report["int8_detector"] = int8_detector(Path(work))
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "levers.json").write_text(json.dumps(report, indent=2) + "\n")
     (RESULTS / "levers.md").write_text(markdown(report))
