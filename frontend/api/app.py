@@ -181,7 +181,8 @@ def create_app(settings: Settings) -> web.Application:
         ],
     )
     app[GATE] = Gate(
-        Admission(settings.max_in_flight, settings.max_cost_in_flight),
+        Admission(settings.max_in_flight, settings.max_cost_in_flight,
+                  costliest=max(cost for *_, cost in [*CONTRACT_ROUTES, *SESSION_ROUTES])),
         body_timeout_s=settings.body_timeout_s, max_fields=settings.max_fields,
     )
     app[SETTINGS] = settings

@@ -205,7 +205,8 @@ def authentication(keys: ApiKeys):
             return await handler(request)
         client = _lookup(table.clients, key)
         if client is None:
-            raise ContractError(Code.UNAUTHORIZED, "no API key" if key is None else "unknown API key")
+            raise ContractError(
+                Code.UNAUTHORIZED, "no API key" if key is None else "unknown API key")
         if client.max_in_flight and client.in_flight >= client.max_in_flight:
             raise ContractError(
                 Code.TOO_MANY_REQUESTS, f"{client.name}: {client.in_flight} in progress",

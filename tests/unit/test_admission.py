@@ -67,3 +67,74 @@ def test_photos_leave_a_quarter_of_the_cost_budget_for_a_liveness_file_or_a_vide
     for block in held:
         block.__exit__(None, None, None)
     assert (admission.requests, admission.cost, admission.cheap_cost) == (0, 0, 0)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _hold(admission: Admission, cost: int, count: int = 1) -> list:
+    blocks = [admission.admit(cost) for _ in range(count)]
+    for block in blocks:
+        block.__enter__()
+    return blocks
+
+
+def test_the_costly_kind_refused_first_gets_the_next_room_not_the_client_that_asks_first():
+    clock = Clock()
+    admission = Admission(max_requests=64, max_cost=64, clock=clock)
+    photos = _hold(admission, 2, 24)  # photos hold their 48 units
+    video = _hold(admission, 16)  # a video holds the other 16
+    with pytest.raises(ContractError):
+        admission.check(9)  # a liveness_file finds no room: it waits from now
+    clock.now += 0.5
+    video[0].__exit__(None, None, None)  # the video ends; its client asks again at once
+    with pytest.raises(ContractError):
+        admission.check(16)  # the room is kept for the liveness_file
+    clock.now += 0.5
+    with admission.admit(9):  # the liveness_file's client, back after its Retry-After
+        with pytest.raises(ContractError):
+            admission.check(9)  # only 7 units left
+    clock.now += 0.5
+    with pytest.raises(ContractError):
+        admission.check(9)  # a second liveness_file now waits behind the video refused before
+    admission.check(16)  # the video, refused first, gets the room
+    for block in photos:
+        block.__exit__(None, None, None)
+
+
+def test_a_kind_whose_clients_stopped_coming_back_holds_nothing_up():
+    clock = Clock()
+    admission = Admission(max_requests=64, max_cost=64, clock=clock)
+    video = _hold(admission, 16, 4)  # all 64 units
+    with pytest.raises(ContractError):
+        admission.check(9)
+    clock.now += 3.0  # no liveness_file for longer than WAITING_S
+    video[0].__exit__(None, None, None)
+    admission.check(16)
+
+
+def test_a_kind_that_needs_more_than_the_photos_leave_holds_nothing_up():
+    clock = Clock()
+    admission = Admission(max_requests=64, max_cost=64, clock=clock)
+    photos = _hold(admission, 2, 24)  # 48 units: 16 left for every costly request
+    with pytest.raises(ContractError):
+        admission.check(17)  # a silent_image_verification needs 17: it cannot fit now
+    admission.check(16)  # so a video is not kept waiting for it
+    admission.check(9)
+    for block in photos:
+        block.__exit__(None, None, None)
+
+
+def test_photos_leave_room_for_the_costliest_request_beside_them():
+    admission = Admission(max_requests=64, max_cost=64, costliest=17)
+    photos = _hold(admission, 1, 47)
+    with pytest.raises(ContractError):
+        admission.check(1)  # 47 units of photos: 17 stay for a video with its photo
+    admission.check(17)
+    for block in photos:
+        block.__exit__(None, None, None)
