@@ -15,7 +15,6 @@ Results: `benchmarks/results/flops.{json,md}`.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import time
@@ -26,7 +25,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper, shape_inference
 
-from benchmarks.paths import RESULTS
+from benchmarks.paths import write_results
 from deploy.embedded_triton import DEFAULT_MODEL_REPOSITORY
 from model_repository.cpu_runtimes import open_runner
 from model_repository.specs import MODELS, ModelSpec
@@ -211,11 +210,7 @@ def run() -> dict:
     report = {"command": "python -m benchmarks.flops", "date": time.strftime("%Y-%m-%d %H:%M"),
               "cpu": _cpu(), "cpu_count": cores, "kernels": KERNELS, "peaks": peaks,
               "peak_gflops": peak, "models": rows}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "flops.json").write_text(json.dumps(report, indent=2) + "\n")
-    text = page(report)
-    (RESULTS / "flops.md").write_text(text)
-    print(text)
+    write_results("flops", report, page(report))
     return report
 
 

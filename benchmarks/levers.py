@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import os
 import resource
 import tempfile
@@ -49,7 +48,7 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from benchmarks.load.payloads import short_clip
 from benchmarks.load.servers import _children, _cpu_seconds, _name, free_port
-from benchmarks.paths import DATA, RESULTS
+from benchmarks.paths import DATA, write_results
 from benchmarks.split import half_of
 from deploy.embedded_triton import (
     DEFAULT_MODEL_REPOSITORY,
@@ -248,10 +247,7 @@ def main() -> int:
               "decoder_threads": decoder_threads()}
     with tempfile.TemporaryDirectory(prefix="facegate-int8-") as work:
         report["int8_detector"] = int8_detector(Path(work))
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "levers.json").write_text(json.dumps(report, indent=2) + "\n")
-    (RESULTS / "levers.md").write_text(markdown(report))
-    print(markdown(report))
+    write_results("levers", report, markdown(report))
     return 0
 
 

@@ -29,7 +29,7 @@ import numpy as np
 import onnxruntime as ort
 
 from benchmarks.liveness_eval import THRESHOLD, identity, samples
-from benchmarks.paths import DATA, REPO_ROOT, RESULTS
+from benchmarks.paths import DATA, REPO_ROOT, write_results
 from benchmarks.split import HALVES, half_of
 from frontend.contract.codes import ContractError
 from frontend.inference.onnx import OnnxModels
@@ -150,10 +150,7 @@ def main() -> int:
     report = {"command": "python -m benchmarks.pad_candidate",
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
               "summary": summary(rows), "rows": rows}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "pad_candidate.json").write_text(json.dumps(report, indent=2) + "\n")
-    (RESULTS / "pad_candidate.md").write_text(markdown(report))
-    print(markdown(report))
+    write_results("pad_candidate", report, markdown(report))
     return 0
 
 
