@@ -107,20 +107,15 @@ def decode_photo(data: bytes, limits: PhotoLimits, *, honour_exif: bool) -> np.n
 
 
 _ORIENTATION = 0x0112  # the EXIF tag
-_ORIENTATIONS = {  # EXIF orientation -> what turns the stored pixels upright (as Pillow does)
-    2: lambda a: cv2.flip(a, 1),
-    3: lambda a: cv2.rotate(a, cv2.ROTATE_180),
-    4: lambda a: cv2.flip(a, 0),
-    5: cv2.transpose,
-    6: lambda a: cv2.rotate(a, cv2.ROTATE_90_CLOCKWISE),
-    7: lambda a: cv2.flip(cv2.transpose(a), -1),
-    8: lambda a: cv2.rotate(a, cv2.ROTATE_90_COUNTERCLOCKWISE),
-}
+_UPRIGHT = {2: (True, 0), 3: (False, 180), 4: (True, 180), 5: (True, 270), 6: (False, 90),
+            7: (True, 90), 8: (False, 270)}
+"""EXIF orientation -> (mirror left-right first?, then the clockwise turn) that shows the
+stored pixels upright, as Pillow's `ImageOps.exif_transpose` does."""
 
 
 def _orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
-    turn_upright = _ORIENTATIONS.get(orientation)
-    return pixels if turn_upright is None else turn_upright(pixels)
+    mirrored, degrees = _UPRIGHT.get(orientation, (False, 0))
+    return turn(cv2.flip(pixels, 1) if mirrored else pixels, degrees)
 
 
 def _decode_jpeg(data: bytes) -> np.ndarray | None:
