@@ -93,7 +93,8 @@ def _kernel_model(op: str, shape: tuple[int, ...], weight: np.ndarray) -> bytes:
     return model.SerializeToString()
 
 
-def _best_seconds(call, repeats: int) -> float:
+def best_seconds(call, repeats: int) -> float:
+    """The fastest of `repeats` timed calls, after one untimed call to warm up."""
     call()
     best = float("inf")
     for _ in range(repeats):
@@ -122,12 +123,12 @@ def kernel_gflops(kernel: str, library: str, precision: str, threads: int,
     w = rng.standard_normal(weight_shape, dtype=np.float32) * 0.01
     flops = kernel_flops(kernel)
     if library == "numpy":
-        seconds = _best_seconds(lambda: x @ w, repeats)
+        seconds = best_seconds(lambda: x @ w, repeats)
     else:
         path = Path(f"/tmp/facegate-{kernel.replace(' ', '_')}.onnx")
         path.write_bytes(_kernel_model(op, shape, w))
         run = open_runner(path, engine=library, precision=precision, threads=threads)
-        seconds = _best_seconds(lambda: run({"x": x}), repeats)
+        seconds = best_seconds(lambda: run({"x": x}), repeats)
     return flops / seconds / 1e9
 
 

@@ -46,8 +46,9 @@ from onnxruntime.quantization import (
 )
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
+from benchmarks.flops import best_seconds
 from benchmarks.load.payloads import short_clip
-from benchmarks.load.servers import _children, _cpu_seconds, _name, free_port
+from benchmarks.load.servers import free_port, triton_cpu_seconds
 from benchmarks.paths import DATA, write_results
 from benchmarks.split import half_of
 from deploy.embedded_triton import (
@@ -56,7 +57,7 @@ from deploy.embedded_triton import (
     EmbeddedTritonConfig,
     TritonPorts,
 )
-from frontend.inference.triton import _CHANNEL_ARGS
+from frontend.inference.triton import CHANNEL_ARGS
 from model_repository.cpu_runtimes import open_runner
 from model_repository.specs import FACE_DETECTOR
 from preprocessing.detection import faces_from_detections, letterbox
@@ -69,9 +70,9 @@ REPEATS = 5
 INT8_CALIBRATION, INT8_CHECK, INT8_CALLS = 120, 150, 30
 
 
-async def _detector_calls(url: str, triton_pids: list[int]) -> list[dict]:
+async def _detector_calls(url: str) -> list[dict]:
     image = np.random.default_rng(0).integers(0, 255, (1, 640, 640, 3), dtype=np.uint8)
-    client = grpcclient.InferenceServerClient(url, channel_args=_CHANNEL_ARGS)
+    client = grpcclient.InferenceServerClient(url, channel_args=CHANNEL_ARGS)
     outputs = [grpcclient.InferRequestedOutput("detections")]
     regions = []
     for k in range(CONCURRENCY):
@@ -109,11 +110,11 @@ async def _detector_calls(url: str, triton_pids: list[int]) -> list[dict]:
                 async with limit:
                     await call()
 
-            client_before, triton_before = os.times(), sum(map(_cpu_seconds, triton_pids))
+            client_before, triton_before = os.times(), triton_cpu_seconds(os.getpid())
             started = time.perf_counter()
             await asyncio.gather(*(one() for _ in range(CALLS)))
             wall = time.perf_counter() - started
-            client_after, triton_after = os.times(), sum(map(_cpu_seconds, triton_pids))
+            client_after, triton_after = os.times(), triton_cpu_seconds(os.getpid())
             client_s = (client_after.user + client_after.system
                         - client_before.user - client_before.system)
             rows.append({"mode": mode, "calls_per_s": round(CALLS / wall, 1),
@@ -133,9 +134,7 @@ def shared_memory() -> list[dict]:
     config = EmbeddedTritonConfig(model_repository=DEFAULT_MODEL_REPOSITORY,
                                   ports=TritonPorts(free_port(), free_port(), free_port()))
     with EmbeddedTriton(config) as triton:
-        pids = [c for c in _children(os.getpid())
-                if _name(c) == "tritonserver" or "triton_python" in _name(c)]
-        return asyncio.run(_detector_calls(triton.grpc_url, pids))
+        return asyncio.run(_detector_calls(triton.grpc_url))
 
 
 def _decode(clip: bytes, thread_type: str) -> None:
@@ -192,12 +191,7 @@ def int8_detector(work: Path) -> dict:
     times: dict[str, list[float]] = {k: [] for k in runners}
     for _ in range(2):
         for label, run in runners.items():
-            run({name: image})
-            best = float("inf")
-            for _ in range(INT8_CALLS):
-                started = time.perf_counter()
-                run({name: image})
-                best = min(best, time.perf_counter() - started)
+            best = best_seconds(lambda run=run: run({name: image}), INT8_CALLS)
             times[label].append(round(1000 * best, 2))
     shifts = []
     for path in held_out:

@@ -60,6 +60,13 @@ def _name(pid: int) -> str:
         return ""
 
 
+def triton_cpu_seconds(parent: int) -> float:
+    """CPU seconds so far of the Triton below process `parent`: tritonserver and the python
+    backend's stub processes (one per model instance)."""
+    return sum(_cpu_seconds(child) for child in _children(parent)
+               if _name(child) in ("tritonserver", "triton_python_b") or "stub" in _name(child))
+
+
 @dataclass
 class Server:
     """A server process on `port`; `triton_metrics` is set when it runs an embedded Triton."""
@@ -78,13 +85,8 @@ class Server:
     def cpu_seconds(self) -> dict[str, float]:
         """CPU seconds so far: the frontend process, and Triton with its model stubs."""
         pid = self.process.pid
-        triton = 0.0
-        for child in _children(pid):
-            # tritonserver, and the python backend's stub processes (one per model instance)
-            if _name(child) in ("tritonserver", "triton_python_b") or "stub" in _name(child):
-                triton += _cpu_seconds(child)
         forked = sum(_cpu_seconds(c) for c in _children(pid) if _name(c).startswith("python"))
-        return {"server": _cpu_seconds(pid) + forked, "triton": triton}
+        return {"server": _cpu_seconds(pid) + forked, "triton": triton_cpu_seconds(pid)}
 
     def stop(self) -> None:
         """SIGTERM to the server's process group (a forked baseline's processes too)."""

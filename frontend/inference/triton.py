@@ -23,7 +23,7 @@ LOGGER = logging.getLogger(__name__)
 
 # gRPC's default 4 MB message limit is below one batch of 640x640 images.
 _MAX_MESSAGE_BYTES = 256 * 1024 * 1024
-_CHANNEL_ARGS = [
+CHANNEL_ARGS = [
     ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
     ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
     # A Triton that went away is tried again within a second or two of coming back (gRPC's
@@ -52,7 +52,7 @@ class TritonModels(ModelRuntime):
         self.url = url
         self.timeout_s = timeout_s
         self.observer = observer
-        self._client = grpcclient.InferenceServerClient(url, channel_args=_CHANNEL_ARGS)
+        self._client = grpcclient.InferenceServerClient(url, channel_args=CHANNEL_ARGS)
 
     async def close(self) -> None:
         await self._client.close()
