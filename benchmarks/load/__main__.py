@@ -135,7 +135,9 @@ def _triton(before: dict, after: dict) -> dict[str, dict[str, float]]:
 
 
 def warm_up(server: Server, workload: payloads.Workload) -> dict[str, int]:
-    """Post every body once; the contract codes seen (a server answering errors is reported)."""
+    """Post every body once; the contract codes seen (a server answering errors is reported).
+    Starts once the previous sweep's last requests have finished."""
+    drain(server)
     codes: dict[str, int] = {}
     for body in workload.bodies:
         request = urllib.request.Request(server.url + workload.path, data=body, method="POST",

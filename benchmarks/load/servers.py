@@ -22,6 +22,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.paths import REPO_ROOT
+from frontend.service.video import VIDEO_PIXELS
 
 LOGGER = logging.getLogger("bench")
 KEY, IV = "dcbbad6765e14139a07d34b92292a672", "df25d188a061"  # the manual's sample pair
@@ -130,6 +131,17 @@ def _spawn(name: str, module: str, args: list[str], env: Mapping[str, str], port
     return process, log
 
 
+UNLIMITED = {
+    "FACEGATE_MAX_IN_FLIGHT": "128",
+    "FACEGATE_MAX_COST_IN_FLIGHT": "4096",
+    "FACEGATE_MAX_DECODED_PIXELS": str(64 * VIDEO_PIXELS),
+    "FACEGATE_DECODE_WAIT_S": "120",
+}
+"""Admission and the decoded-pixel budget above the sweeps' 64 connections of any endpoint (a
+video reserves `VIDEO_PIXELS`): a sweep measures capacity, not the limits' fast 503s
+(the overload step and tests/integration/test_response_codes.py measure those)."""
+
+
 def start_facegate(name: str, logs: Path, env: Mapping[str, str] | None = None) -> Server:
     """`python -m frontend` with its embedded Triton on free ports; `env` varies the settings."""
     port, metrics = free_port(), free_port()
@@ -140,10 +152,7 @@ def start_facegate(name: str, logs: Path, env: Mapping[str, str] | None = None) 
         "FACEGATE_TRITON_GRPC_PORT": str(free_port()),
         "FACEGATE_TRITON_METRICS_PORT": str(metrics),
         "FACEGATE_LOG_LEVEL": "WARNING",
-        # above the sweep's 64 connections plus the scrapes: the sweep measures capacity, not
-        # the admission limit (tests/integration/test_response_codes.py covers that)
-        "FACEGATE_MAX_IN_FLIGHT": "128",
-        "FACEGATE_MAX_COST_IN_FLIGHT": "4096",
+        **UNLIMITED,
         **(env or {}),
     }
     process, log = _spawn(name, "frontend", [], settings, port, logs)
