@@ -1,6 +1,6 @@
 # facegate: every target creates and uses its own virtual environment in .venv.
 #   make serve   build the models if missing, start the embedded Triton and the server (port 3000)
-#   make test    the whole test suite (unit + integration against the real tritonserver)
+#   make test    ruff, then the whole test suite (unit + integration against the real tritonserver)
 #   make models  build model_repository/ from the pinned weights
 #   make bench   load benchmark, baselines, model sweeps (see benchmarks/README.md)
 #   make bench-quick  image_verification c16 against the ONNX Runtime baselines, ~3 min
@@ -46,6 +46,7 @@ test: $(MODELS)
 	@for tool in $(SYSTEM_TOOLS); do command -v $${tool%%:*} >/dev/null || \
 		(apt-get install -y $${tool##*:} || (apt-get update && apt-get install -y $${tool##*:})) \
 		|| echo "make test: $${tool%%:*} is missing and cannot be installed here"; done
+	$(PY) -m ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # wrk (the load generator) is Debian's package: installed here when missing (needs root).

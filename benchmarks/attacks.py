@@ -273,7 +273,7 @@ async def _main(args: argparse.Namespace) -> dict:
                                         if " ERROR deploy.embedded_triton" in line],
     }
     results["machine"] = {"node": platform.node(), "cpus": os.cpu_count()}
-    results["command"] = "python -m benchmarks.attacks --slow-seconds %g" % args.slow_seconds
+    results["command"] = f"python -m benchmarks.attacks --slow-seconds {args.slow_seconds:g}"
     return results
 
 

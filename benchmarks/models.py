@@ -120,13 +120,15 @@ async def run_triton(specs: dict[str, ModelSpec], dynamic_batching: bool, inputs
     with tempfile.TemporaryDirectory() as tmp:
         repository = write_repository(Path(tmp), specs, dynamic_batching)
         ports = TritonPorts(18100, 18101, 18102)
-        with EmbeddedTriton(EmbeddedTritonConfig(model_repository=repository, ports=ports)) as server:
+        config = EmbeddedTritonConfig(model_repository=repository, ports=ports)
+        with EmbeddedTriton(config) as server:
             client = TritonModels(server.grpc_url, timeout_s=60)
             try:
                 for name, spec in specs.items():
                     tensors = {spec.inputs[0].name: inputs[name]}
                     for concurrency in concurrencies:
-                        row = await measure(lambda: client.infer(spec, tensors), concurrency, seconds)
+                        row = await measure(lambda s=spec, t=tensors: client.infer(s, t),
+                                            concurrency, seconds)
                         rows.append({"model": name, **row})
                         LOGGER.info("%s %s", name, row)
             finally:
@@ -143,7 +145,7 @@ async def run_inprocess(name: str, tensor: np.ndarray, seconds: float) -> list[d
         with concurrent.futures.ThreadPoolExecutor(max_workers=concurrency) as pool:
             loop = asyncio.get_running_loop()
 
-            def call():
+            def call(loop=loop, pool=pool):
                 return loop.run_in_executor(pool, session.run, None, {input_name: tensor})
 
             row = await measure(call, concurrency, seconds)
@@ -184,7 +186,8 @@ def markdown(results: dict) -> str:
             for mode in ("triton", "triton-nobatch", "ort-inprocess"):
                 r = index[(mode, model, c)]
                 cells.append(f"{r['faces_per_s']} ({r['p50_ms']} / {r['p99_ms']})")
-            ratio = index[("triton", model, c)]["faces_per_s"] / index[("ort-inprocess", model, c)]["faces_per_s"]
+            ratio = (index[("triton", model, c)]["faces_per_s"]
+                     / index[("ort-inprocess", model, c)]["faces_per_s"])
             lines.append(f"| {model} | {c} | " + " | ".join(cells) + f" | {ratio:.2f}x |")
     lines += ["", "| embedder max_queue_delay_us | concurrency | faces/s | p50 ms | p99 ms |",
               "|---|---|---|---|---|"]
@@ -205,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "command": f"python -m benchmarks.models --seconds {args.seconds:g}",
         "date": time.strftime("%Y-%m-%d"),
-        "machine": {"cpu_count": os.cpu_count(), "processor": platform.processor() or platform.machine(),
+        "machine": {"cpu_count": os.cpu_count(),
+                    "processor": platform.processor() or platform.machine(),
                     "python": platform.python_version(), "onnxruntime": ort.__version__},
         "results": results,
     }

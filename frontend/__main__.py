@@ -1,4 +1,5 @@
-"""``python -m frontend``: start facegate (and the embedded Triton unless FACEGATE_TRITON_URL is set)."""
+"""``python -m frontend``: start facegate (and the embedded Triton unless FACEGATE_TRITON_URL is
+set)."""
 
 from __future__ import annotations
 

@@ -45,7 +45,8 @@ def make_batch_dynamic(model: onnx.ModelProto) -> onnx.ModelProto:
     reshapes = [node for node in graph.node if node.op_type == "Reshape"]
     shape_names = {node.input[1] for node in reshapes}
     if len(reshapes) != len(RAW_OUTPUTS) or not shape_names <= initializers.keys():
-        raise ValueError("not a YuNet 2023mar graph: expected 12 Reshape nodes with constant shapes")
+        raise ValueError(
+            "not a YuNet 2023mar graph: expected 12 Reshape nodes with constant shapes")
     for name in shape_names:
         shape = numpy_helper.to_array(initializers[name]).copy()
         if shape[0] != 1:

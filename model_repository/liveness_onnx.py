@@ -144,7 +144,8 @@ class _NetworkBuilder:
     def head(self, x: str) -> str:
         kernel = self.take("conv_6_dw.conv.weight").shape[-1]
         if kernel != LIVENESS_CROP_SIZE // 16:
-            raise ValueError(f"{self.source}: conv_6_dw kernel {kernel} does not fit {LIVENESS_CROP_SIZE}px")
+            raise ValueError(f"{self.source}: conv_6_dw kernel {kernel} does not fit "
+                             f"{LIVENESS_CROP_SIZE}px")
         x = self.conv_bn(x, "conv_6_dw.conv", "conv_6_dw.bn", pad=0)
         x = self.node("Flatten", [x], "conv_6_flatten", axis=1)
         scale, shift = self.folded_bn("bn")

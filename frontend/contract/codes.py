@@ -15,7 +15,8 @@ from enum import Enum
 
 @dataclass(frozen=True)
 class CodeInfo:
-    """One contract code: its number, the message clients see, its HTTP status, and when it applies."""
+    """One contract code: its number, the message clients see, its HTTP status, and when it
+    applies."""
 
     code: int
     message: str
@@ -29,7 +30,8 @@ class Code(Enum):
     OK = CodeInfo(1000, "ok", 200, "success")
     INVALID_ARGUMENT = CodeInfo(
         1200, "invalid argument", 400,
-        "missing or unknown-typed field, bad base64, bad boolean, decryption or authentication failure",
+        "missing or unknown-typed field, bad base64, bad boolean, decryption or authentication "
+        "failure",
     )
     TOO_MANY_FIELDS = CodeInfo(1201, "too many fields", 400,
                                "the body has more fields or parts than FACEGATE_MAX_FIELDS")
@@ -123,7 +125,8 @@ class ContractError(Exception):
         self, code: Code, detail: str = "", *, field: str | None = None,
         retry_after_s: int | None = None, answer: dict | None = None,
     ) -> None:
-        super().__init__(f"{code.info.code} {code.info.message}" + (f": {detail}" if detail else ""))
+        suffix = f": {detail}" if detail else ""
+        super().__init__(f"{code.info.code} {code.info.message}{suffix}")
         self.code = code
         self.detail = detail
         self.field = field

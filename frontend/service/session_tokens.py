@@ -1,7 +1,8 @@
 """Liveness-session tokens: what every replica can derive instead of store.
 
-A token carries the session's id, opening and expiry times and challenge, signed with HMAC-SHA256 under the
-server's session secret, so any replica with the same secret checks it without a lookup. The
+A token carries the session's id, opening and expiry times and challenge, signed with HMAC-SHA256
+under the server's session secret, so any replica with the same secret checks it without a
+lookup. The
 session's AES-256 key is HKDF-SHA256(secret, info = id): derived again wherever it is needed,
 never stored, and useless for any other session. Only single use and the result need a shared
 store (`frontend.service.session_store`).

@@ -1,4 +1,5 @@
-"""The detector served by Triton finds the faces a person would count, and none where there are none."""
+"""The detector served by Triton finds the faces a person would count, and none where there are
+none."""
 
 from __future__ import annotations
 
@@ -45,12 +46,12 @@ def _compreface_counts(data_dir) -> dict[str, int]:
 async def test_detector_counts_the_faces_in_group_photos_with_known_counts(pipeline, data_dir):
     expected = {**_compreface_counts(data_dir), **KNOWN_COUNTS}
     found = await asyncio.gather(*(pipeline.detect(_read(data_dir, n)) for n in expected))
-    assert {n: len(f) for n, f in zip(expected, found)} == expected
+    assert {n: len(f) for n, f in zip(expected, found, strict=True)} == expected
 
 
 async def test_detector_finds_no_face_in_photos_without_people(pipeline, data_dir):
     found = await asyncio.gather(*(pipeline.detect(_read(data_dir, n)) for n in NO_FACE))
-    assert {n: len(f) for n, f in zip(NO_FACE, found)} == dict.fromkeys(NO_FACE, 0)
+    assert {n: len(f) for n, f in zip(NO_FACE, found, strict=True)} == dict.fromkeys(NO_FACE, 0)
 
 
 async def test_detector_mistakes_one_dog_for_a_face_in_the_two_dogs_photo(pipeline, data_dir):
@@ -64,7 +65,7 @@ async def test_detector_finds_the_face_at_the_centre_of_every_sampled_lfw_image(
     assert len(images) >= 100
     found = await asyncio.gather(*(pipeline.detect(cv2.imread(str(p))) for p in images))
     off_centre = []
-    for path, faces in zip(images, found):
+    for path, faces in zip(images, found, strict=True):
         if not faces:
             off_centre.append((path.name, None))
             continue

@@ -42,7 +42,8 @@ async def descriptors(pipeline: FacePipeline, data_dir, names: list[str]) -> dic
     return dict(await asyncio.gather(*(one(n) for n in names)))
 
 
-def cross_validated_accuracy(distances: np.ndarray, same: np.ndarray, folds: np.ndarray) -> list[float]:
+def cross_validated_accuracy(distances: np.ndarray, same: np.ndarray,
+                             folds: np.ndarray) -> list[float]:
     """Per fold, accuracy at the threshold that is best on the other folds."""
     candidates = np.unique(distances)
     accuracies = []
@@ -66,6 +67,7 @@ async def test_lfw_folds_1_to_8_accuracy_is_at_least_99_percent(pipeline, data_d
     mean = float(np.mean(accuracies))
     LOGGER.warning(
         "LFW folds 1-8: %.2f%% +- %.2f (per fold: %s)",
-        100 * mean, 100 * float(np.std(accuracies)), ", ".join(f"{100 * a:.2f}" for a in accuracies),
+        100 * mean, 100 * float(np.std(accuracies)),
+        ", ".join(f"{100 * a:.2f}" for a in accuracies),
     )
     assert mean >= 0.99

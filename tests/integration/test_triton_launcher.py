@@ -26,7 +26,8 @@ def test_launcher_reports_a_model_that_cannot_load_instead_of_hanging(model_repo
     shutil.copy(model_repository / "face_detector" / "config.pbtxt", broken)
     shutil.copy(model_repository / "face_detector" / "1" / "model.py", broken / "1")
     (broken / "1" / "model.onnx").write_bytes(b"this is not an onnx file")
-    config = EmbeddedTritonConfig(model_repository=broken.parent, ports=_ports(), startup_timeout_s=90)
+    config = EmbeddedTritonConfig(model_repository=broken.parent, ports=_ports(),
+                                  startup_timeout_s=90)
     started = time.monotonic()
     with pytest.raises(TritonStartError) as error:
         EmbeddedTriton(config).start()

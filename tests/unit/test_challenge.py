@@ -103,7 +103,7 @@ def test_the_page_progress_names_the_move_a_pose_shows():
 def test_random_challenges_never_repeat_an_action_in_a_row_and_cover_every_action():
     rng = random.Random(7)
     drawn = [random_challenge(3, rng) for _ in range(200)]
-    assert all(a is not b for c in drawn for a, b in zip(c, c[1:], strict=False))
+    assert all(a is not b for c in drawn for a, b in itertools.pairwise(c))
     assert {a for c in drawn for a in c} == set(Action)
 
 

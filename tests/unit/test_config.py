@@ -13,7 +13,8 @@ from frontend.config import Settings, SettingsError
 def test_settings_from_env_reads_typed_values():
     settings = Settings.from_env({"FACEGATE_PORT": "3100", "FACEGATE_TRITON_URL": "triton:8001",
                                   "FACEGATE_TRITON_TIMEOUT_S": "2.5", "PATH": "/bin"})
-    assert (settings.port, settings.triton_url, settings.triton_timeout_s) == (3100, "triton:8001", 2.5)
+    assert (settings.port, settings.triton_url, settings.triton_timeout_s) == (
+        3100, "triton:8001", 2.5)
     assert not settings.embedded_triton
 
 

@@ -30,12 +30,13 @@ def batch(data_dir: Path) -> list:
 
 def test_batch_dynamic_yunet_equals_original_batch_1_image_by_image(yunet_path, batch):
     original = ort.InferenceSession(str(yunet_path))
-    batched = ort.InferenceSession(make_batch_dynamic(onnx.load(str(yunet_path))).SerializeToString())
+    batched = ort.InferenceSession(
+        make_batch_dynamic(onnx.load(str(yunet_path))).SerializeToString())
     nchw = np.stack([b.image for b in batch]).transpose(0, 3, 1, 2).astype(np.float32)
     batched_out = batched.run(None, {"input": nchw})
     for index in range(len(batch)):
         single_out = original.run(None, {"input": nchw[index:index + 1]})
-        for single, together in zip(single_out, batched_out):
+        for single, together in zip(single_out, batched_out, strict=True):
             np.testing.assert_array_equal(single, together[index:index + 1])
 
 
@@ -48,7 +49,7 @@ def test_detector_graph_finds_the_faces_opencv_facedetectoryn_finds(yunet_path, 
         _, theirs = reference.detect(boxed.image)
         theirs = np.zeros((0, 15)) if theirs is None else theirs[np.argsort(-theirs[:, 14])]
         assert len(ours) == len(theirs), PHOTOS[index]
-        for face, row in zip(ours, theirs):
+        for face, row in zip(ours, theirs, strict=True):
             np.testing.assert_allclose(face.box, row[:4], atol=1e-3)
             np.testing.assert_allclose(face.landmarks.ravel(), row[4:14], atol=1e-3)
             assert face.score == pytest.approx(row[14], abs=1e-5)

@@ -1,8 +1,8 @@
 """The dlib .dat reader and the ONNX face embedder built from it, checked against dlib itself.
 
 The weights (dlib_face_recognition_resnet_model_v1.dat) come out of the pinned
-face_recognition_models sdist, as the model builder takes them. The face chips are central 150x150 crops of
-the LFW photos under the shared data directory (the `data_dir` fixture).
+face_recognition_models sdist, as the model builder takes them. The face chips are central
+150x150 crops of the LFW photos under the shared data directory (the `data_dir` fixture).
 """
 
 from __future__ import annotations

@@ -71,7 +71,8 @@ async def test_liveness_gives_one_p_real_per_sighting_in_one_call(pipeline):
     assert np.all((0 <= p_real) & (p_real <= 1))
 
 
-async def test_best_by_quality_prefers_the_sharp_frame_and_match_scores_it_against_each_reference(pipeline):
+async def test_best_by_quality_prefers_the_sharp_frame_and_match_scores_it_against_each_reference(
+        pipeline):
     image = _photo(SAME[0])
     (face, *_) = await pipeline.detect(image)
     blurred = cv2.GaussianBlur(image, (0, 0), 4)

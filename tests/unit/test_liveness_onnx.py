@@ -87,7 +87,8 @@ def _pixel_sums(crop_v2: np.ndarray, crop_v1se: np.ndarray) -> np.ndarray:
     return np.stack([crop_v2, crop_v1se], 1).reshape(len(crop_v2), 2, -1).sum(-1, dtype=np.int64)
 
 
-def _assert_matches_reference(session, crop_v2: np.ndarray, crop_v1se: np.ndarray, rows: slice) -> None:
+def _assert_matches_reference(session, crop_v2: np.ndarray, crop_v1se: np.ndarray,
+                              rows: slice) -> None:
     np.testing.assert_array_equal(
         _pixel_sums(crop_v2, crop_v1se),
         REFERENCE["crop_pixel_sums"][rows],

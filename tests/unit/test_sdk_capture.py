@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 
 import av
 import cv2
@@ -59,7 +60,7 @@ def test_capture_from_video_samples_frames_evenly_in_time_as_jpeg(data_dir, name
     capture = capture_from_video(path, frames=8)
     stamps = [frame.timestamp_ms for frame in capture.frames]
     assert len(stamps) == 8 and stamps[0] == 0
-    assert all(later > earlier for earlier, later in zip(stamps, stamps[1:]))
+    assert all(later > earlier for earlier, later in itertools.pairwise(stamps))
     steps = np.diff(stamps)
     assert steps.max() - steps.min() < 0.1 * steps.mean()  # evenly spaced, up to one frame
     assert abs(stamps[-1] - last_ms) < 1  # the span reaches the last frame

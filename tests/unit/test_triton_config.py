@@ -15,13 +15,17 @@ def test_config_parses_with_triton_schema_and_carries_the_description(spec, flav
     config = parse(render(spec, flavour))
     assert config.name == spec.name
     assert config.max_batch_size == spec.batching.max_batch_size
-    assert [(t.name, list(t.dims)) for t in config.input] == [(t.name, list(t.dims)) for t in spec.inputs]
-    assert [(t.name, list(t.dims)) for t in config.output] == [(t.name, list(t.dims)) for t in spec.outputs]
+    def shapes(tensors):
+        return [(t.name, list(t.dims)) for t in tensors]
+
+    assert shapes(config.input) == shapes(spec.inputs)
+    assert shapes(config.output) == shapes(spec.outputs)
     if flavour == "embedded" and not spec.batching.batch_on_cpu:
         assert not config.HasField("dynamic_batching")
         return
-    assert config.dynamic_batching.max_queue_delay_microseconds == spec.batching.max_queue_delay_microseconds
-    assert list(config.dynamic_batching.preferred_batch_size) == list(spec.batching.preferred_batch_sizes)
+    batching = config.dynamic_batching
+    assert batching.max_queue_delay_microseconds == spec.batching.max_queue_delay_microseconds
+    assert list(batching.preferred_batch_size) == list(spec.batching.preferred_batch_sizes)
 
 
 def test_the_detectors_run_each_request_alone_on_the_cpu_and_batch_on_the_gpu():
