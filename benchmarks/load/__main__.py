@@ -84,7 +84,7 @@ def measure_step(server: Server, workload: payloads.Workload, bodies: list[Path]
     if after.get("facegate") is not None:
         row["stages_ms_per_request"] = _stages(before["facegate"], after["facegate"], step.requests)
     if after.get("triton") is not None:
-        row["triton"] = _triton(before["triton"], after["triton"])
+        row["triton"] = triton_figures(before["triton"], after["triton"])
     LOGGER.info("%-28s %-16s c=%-3d %7.2f req/s p50 %8.1f p99 %8.1f ms errors %.3f cpu %s/%s",
                 workload.endpoint, server.name, concurrency, step.requests_per_s, step.p50_ms,
                 step.p99_ms, step.error_rate, row["cpu_server_pct"], row["cpu_triton_pct"])
@@ -111,7 +111,9 @@ def _stages(before: dict, after: dict, requests: int) -> dict[str, float]:
     return dict(sorted(result.items()))
 
 
-def _triton(before: dict, after: dict) -> dict[str, dict[str, float]]:
+def triton_figures(before: dict, after: dict) -> dict[str, dict[str, float]]:
+    """Per model that ran in a step: inferences, executions, average batch, queue time per
+    request and compute time per inference, from Triton's counters scraped before and after."""
     models = {}
     for model in MODELS:
         def moved(name: str, model: str = model) -> float:

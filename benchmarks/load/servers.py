@@ -190,8 +190,12 @@ def scrape(url: str) -> dict[tuple[str, frozenset], float]:
 
 
 def total(samples: Mapping[tuple[str, frozenset], float], name: str, **labels: str) -> float:
+    """The sum of the `name` samples carrying `labels`. A counter is found by its exposed name
+    too: prometheus_client's parser names every counter sample ``<name>_total``, and Triton's
+    counters (``nv_inference_exec_count``...) have no such suffix."""
     wanted = set(labels.items())
-    return sum(v for (n, ls), v in samples.items() if n == name and wanted <= ls)
+    names = {name, f"{name}_total"}
+    return sum(v for (n, ls), v in samples.items() if n in names and wanted <= ls)
 
 
 def post_form(url: str, body: bytes, timeout_s: float = 120) -> tuple[dict, float]:
