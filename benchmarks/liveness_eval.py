@@ -53,6 +53,7 @@ import numpy as np
 
 from benchmarks import live_variants
 from benchmarks.paths import DATA, RESULTS
+from benchmarks.plots import pyplot
 from benchmarks.split import HALVES, half_of
 from benchmarks.stats import upper_bound
 from benchmarks.synth_attacks import recompress, screen_replay_video, still_photo_video
@@ -398,10 +399,7 @@ def det_points(rows: list[dict]) -> list[tuple[float, float, float]]:
 
 def plot_det(points: list[tuple[float, float, float]], path: Path) -> bool:
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = pyplot()
     except ImportError:
         return False
     probit = NormalDist().inv_cdf

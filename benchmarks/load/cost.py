@@ -41,6 +41,7 @@ from PIL import Image
 from benchmarks.load.payloads import short_clip
 from benchmarks.load.servers import IV, KEY, Server, post_form, start_facegate
 from benchmarks.paths import DATA, RESULTS
+from benchmarks.plots import pyplot
 from frontend.contract.fields import (
     IMAGE_VERIFICATION,
     MULTI_FACE_VERIFICATION,
@@ -187,11 +188,7 @@ def markdown(result: dict) -> str:
 
 
 def plot(result: dict, path: Path) -> Path:
-    import matplotlib  # the bench extra's: the unit tests import this module without it
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
     for ax, (name, rows) in zip(axes, result["series"].items(), strict=True):
         title, unit = LABELS[name]

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from benchmarks.plots import pyplot
 
 COMPARED = ("facegate", "facegate-nobatch", "ort-inprocess", "ort-inprocess-nospin", "dlib",
             "facegate-spinning", "facegate-detector-batched", "facegate-small-detector")
@@ -171,7 +168,7 @@ def plot(results: dict, out_dir: Path) -> list[Path]:
 
 
 def _plot_pair(runs: list[dict], label: str, title: str, path: Path) -> Path:
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig, (left, right) = pyplot().subplots(1, 2, figsize=(12, 4.5))
     for run in runs:
         c = [s["concurrency"] for s in run["steps"]]
         left.plot(c, [s["requests_per_s"] for s in run["steps"]], marker="o", label=run[label])
@@ -195,7 +192,7 @@ def _axes(ax, ylabel: str, title: str, log_y: bool = False) -> None:
 def _save(fig, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
+    pyplot().close(fig)
     return path
 
 
