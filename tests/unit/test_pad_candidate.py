@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks.pad_candidate import crop, summary
+from benchmarks.pad_candidate import SHIPPED, crop, passes, summary
 
 
 def test_the_crop_is_the_boxs_square_grown_half_again_and_black_beyond_the_frame():
@@ -16,13 +16,14 @@ def test_the_crop_is_the_boxs_square_grown_half_again_and_black_beyond_the_frame
 
 
 def test_counts_keep_each_half_apart_and_say_which_caught_attacks_it_would_pass():
+    cues = {"status": "ok", "motion": None, "moire": None}
     rows = [
         {"half": "fit", "bona_fide": True, "passed": False, "file": "a@bright", "score": 0.2,
-         "candidate": 0.95},
+         "candidate": 0.95, "nets": [[0.2, 0.2]], **cues},
         {"half": "fit", "bona_fide": False, "passed": False, "file": "b", "score": 0.0,
-         "candidate": 0.97},
+         "candidate": 0.97, "nets": [[0.0, 0.0]], **cues},
         {"half": "held_out", "bona_fide": False, "passed": True, "file": "c", "score": 0.6,
-         "candidate": 0.3},
+         "candidate": 0.3, "nets": [[0.9, 0.3]], **cues},
         {"half": "held_out", "bona_fide": True, "error": "no face"},
     ]
     s = summary(rows)
@@ -31,3 +32,14 @@ def test_counts_keep_each_half_apart_and_say_which_caught_attacks_it_would_pass(
     assert s["fit"]["refused_live"] == [{"file": "a@bright", "score": 0.2, "candidate": 0.95}]
     assert s["held_out"]["alone"]["0.5"] == {"bpcer": 0, "apcer": 0}
     assert s["held_out"]["bona_fide"] == 0 and s["held_out"]["caught_attacks"] == 0
+    assert s["held_out"]["net_fusions"]["the lower net"] == {"bpcer": 0, "apcer": 0}
+    assert s["fit"]["shipped_reproduced"] == 2 and s["held_out"]["shipped_reproduced"] == 1
+
+
+def test_a_reading_of_the_two_nets_redecides_p_real_alone_and_keeps_the_other_vetoes():
+    live_to_one_net = {"nets": [[0.0, 0.9], [0.0, 0.8]], "status": "ok", "motion": None,
+                       "moire": 0.9}
+    assert not passes(live_to_one_net, SHIPPED)  # mean 0.425
+    assert passes(live_to_one_net, "the higher net")  # V1SE 0.85
+    assert not passes(live_to_one_net | {"moire": 0.1}, "the higher net")  # the moire vetoes
+    assert not passes(live_to_one_net | {"status": "short_time"}, "the higher net")
