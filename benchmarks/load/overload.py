@@ -36,6 +36,7 @@ from benchmarks.load import payloads
 from benchmarks.load.servers import (
     IV,
     KEY,
+    UNLIMITED,
     Server,
     drain,
     post_form,
@@ -158,10 +159,9 @@ def run(seconds: float, concurrency: tuple[int, ...]) -> dict:
     wrk_binary()
     keyring = KeyRing.from_strings([KEY], IV)
     defaults = Settings()
-    admission = {"FACEGATE_MAX_IN_FLIGHT": str(defaults.max_in_flight),
-                 "FACEGATE_MAX_COST_IN_FLIGHT": str(defaults.max_cost_in_flight),
-                 "FACEGATE_MAX_DECODED_PIXELS": str(defaults.max_decoded_pixels),
-                 "FACEGATE_DECODE_WAIT_S": str(defaults.decode_wait_s)}
+    # every limit the sweeps widen, back at its shipped value
+    admission = {name: str(getattr(defaults, name.removeprefix("FACEGATE_").lower()))
+                 for name in UNLIMITED}
     work = Path(tempfile.mkdtemp(prefix="facegate-overload-"))
     try:
         loads = {w.endpoint: w for w in payloads.workloads(DATA, keyring) if w.endpoint in MIX}
