@@ -53,7 +53,7 @@ import numpy as np
 
 from benchmarks import live_variants
 from benchmarks.paths import DATA, RESULTS
-from benchmarks.plots import pyplot
+from benchmarks.plots import pyplot, save
 from benchmarks.split import HALVES, half_of
 from benchmarks.stats import upper_bound
 from benchmarks.synth_attacks import recompress, screen_replay_video, still_photo_video
@@ -421,9 +421,7 @@ def plot_det(points: list[tuple[float, float, float]], path: Path) -> bool:
     ax.set_title("Silent liveness DET (counts are small; 0 is drawn at 0.001)")
     ax.grid(True, alpha=0.3)
     ax.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    save(figure, path, dpi=110)
     return True
 
 

@@ -11,10 +11,10 @@ DATA = REPO_ROOT.parent / "shared" / "data"
 """The shared photos and videos (../shared/data): read in place, never copied."""
 
 
-def write_results(name: str, report: dict, page: str) -> None:
-    """`results/<name>.json` (the figures) and `results/<name>.md` (the page), and the page on
+def write_results(name: str, report: dict, page: str, directory: Path = RESULTS) -> None:
+    """`<directory>/<name>.json` (the figures) and `<name>.md` (the page), and the page on
     stdout."""
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (RESULTS / f"{name}.md").write_text(page)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (directory / f"{name}.md").write_text(page)
     print(page)

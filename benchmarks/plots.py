@@ -7,6 +7,8 @@ them may import matplotlib at module level.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 def pyplot():
     """`matplotlib.pyplot` on the file-only Agg backend.
@@ -20,3 +22,11 @@ def pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def save(figure, path: Path, dpi: int = 100) -> Path:
+    """The figure laid out and written to `path` (PNG), then closed."""
+    figure.tight_layout()
+    figure.savefig(path, dpi=dpi)
+    pyplot().close(figure)
+    return path

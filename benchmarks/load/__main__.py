@@ -38,7 +38,6 @@ import shutil
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from benchmarks import flops
@@ -48,6 +47,7 @@ from benchmarks.load.servers import (
     KEY,
     Server,
     drain,
+    post_form,
     scrape,
     start_baseline,
     start_facegate,
@@ -142,10 +142,8 @@ def warm_up(server: Server, workload: payloads.Workload) -> dict[str, int]:
     drain(server)
     codes: dict[str, int] = {}
     for body in workload.bodies:
-        request = urllib.request.Request(server.url + workload.path, data=body, method="POST",
-                                         headers={"Content-Type": payloads.FORM})
-        with urllib.request.urlopen(request, timeout=120) as answer:
-            code = str(json.loads(answer.read())["code"])
+        answer, _ = post_form(server.url + workload.path, body)
+        code = str(answer["code"])
         codes[code] = codes.get(code, 0) + 1
     return codes
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import logging
 import os
 import shutil
@@ -40,8 +39,8 @@ from PIL import Image
 
 from benchmarks.load.payloads import short_clip
 from benchmarks.load.servers import IV, KEY, Server, post_form, start_facegate
-from benchmarks.paths import DATA, RESULTS
-from benchmarks.plots import pyplot
+from benchmarks.paths import DATA, RESULTS, write_results
+from benchmarks.plots import pyplot, save
 from frontend.contract.fields import (
     IMAGE_VERIFICATION,
     MULTI_FACE_VERIFICATION,
@@ -94,7 +93,7 @@ def point(server: Server, path: str, body: bytes, repeats: int,
           faces: Callable[[dict], int] | None = None) -> dict:
     """Median latency and server CPU per request of `repeats` identical requests."""
     url = server.url + path
-    warm, _ = post_form(url, body)
+    post_form(url, body)  # warm-up
     before = server.cpu_seconds()
     seconds = []
     for _ in range(repeats):
@@ -188,8 +187,7 @@ def markdown(result: dict) -> str:
 
 
 def plot(result: dict, path: Path) -> Path:
-    plt = pyplot()
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+    fig, axes = pyplot().subplots(1, 3, figsize=(15, 4.5))
     for ax, (name, rows) in zip(axes, result["series"].items(), strict=True):
         title, unit = LABELS[name]
         x = [r["x"] for r in rows]
@@ -200,10 +198,7 @@ def plot(result: dict, path: Path) -> Path:
         ax.set_title(title, fontsize=9)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save(fig, path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -213,9 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     result = run(args.repeats)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    args.out.with_suffix(".md").write_text(markdown(result))
+    write_results(args.out.stem, result, markdown(result), args.out.parent)
     plot(result, args.out.with_name("cost.png"))
     LOGGER.info("wrote %s", args.out)
     return 0

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import dataclasses
-import json
 import logging
 import os
 import shutil
@@ -45,7 +44,7 @@ from benchmarks.load.servers import (
     total,
 )
 from benchmarks.load.wrk import Step, run_wrk, wrk_binary
-from benchmarks.paths import DATA, RESULTS
+from benchmarks.paths import DATA, RESULTS, write_results
 from frontend.config import Settings
 from frontend.crypto import KeyRing
 
@@ -239,9 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     result = run(args.seconds, tuple(int(c) for c in args.concurrency.split(",")))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    args.out.with_suffix(".md").write_text(markdown(result))
+    write_results(args.out.stem, result, markdown(result), args.out.parent)
     LOGGER.info("%s: %s", "held" if result["held"] else "BROKEN", args.out)
     return 0 if result["held"] else 1
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks.plots import pyplot
+from benchmarks.plots import pyplot, save
 
 COMPARED = ("facegate", "facegate-nobatch", "ort-inprocess", "ort-inprocess-nospin", "dlib",
             "facegate-spinning", "facegate-detector-batched", "facegate-small-detector")
@@ -176,7 +176,7 @@ def _plot_pair(runs: list[dict], label: str, title: str, path: Path) -> Path:
     _axes(left, "requests/s", f"{title}: throughput")
     _axes(right, "p99 latency (ms)", f"{title}: p99", log_y=True)
     left.legend(fontsize=8)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def _axes(ax, ylabel: str, title: str, log_y: bool = False) -> None:
@@ -189,11 +189,6 @@ def _axes(ax, ylabel: str, title: str, log_y: bool = False) -> None:
     ax.grid(True, alpha=0.3)
 
 
-def _save(fig, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    pyplot().close(fig)
-    return path
 
 
 def write(results: dict, out_dir: Path) -> None:
